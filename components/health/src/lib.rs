@@ -1,0 +1,120 @@
+//! `health`: liveness (`GET /health`) and readiness (`GET /health/ready`).
+//!
+//! Liveness does no I/O: it answers as long as the component runs.
+//! Readiness checks what requests need: the database answers a query and its
+//! schema is at the latest migration, and the key-value store takes a write,
+//! a read-back and a delete. Any failing check makes the answer 503, with the
+//! same shape, naming it. Build with `spin build`; see the README.
+
+use std::time::Instant;
+
+use http::StatusCode;
+use serde::Serialize;
+use spin_sdk::http::IncomingRequest;
+use spin_sdk::http_component;
+use troupe_spin::edge::{json_response, Exchange, Problem, Response, Router};
+use troupe_spin::store::{latest_version, schema_version, KeyValue};
+
+/// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
+/// which the workspace's `unsafe_code = "deny"` allows here only.
+#[allow(unsafe_code)]
+mod export {
+    use super::*;
+
+    #[http_component]
+    async fn handle(request: IncomingRequest) -> Response {
+        let router = Router::new().get("/health", live).get("/health/ready", ready);
+        troupe_spin::serve("health", &router, request, &()).await
+    }
+}
+
+#[derive(Serialize)]
+struct Liveness {
+    status: &'static str,
+    service: &'static str,
+    version: &'static str,
+}
+
+fn live(_: &Exchange<'_, ()>) -> Result<Response, Problem> {
+    json_response(
+        StatusCode::OK,
+        &Liveness { status: "ok", service: "troupe", version: env!("CARGO_PKG_VERSION") },
+    )
+}
+
+#[derive(Serialize)]
+struct Check {
+    status: &'static str,
+    latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    database: Check,
+    key_value: Check,
+}
+
+/// Time `probe`; its error, if any, names what failed (never a secret: the
+/// messages below are written here, not passed through from drivers).
+fn timed(probe: impl FnOnce() -> Result<(), String>) -> Check {
+    let started = Instant::now();
+    let outcome = probe();
+    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    match outcome {
+        Ok(()) => Check { status: "ok", latency_ms, error: None },
+        Err(error) => Check { status: "failing", latency_ms, error: Some(error) },
+    }
+}
+
+fn check_database() -> Result<(), String> {
+    let db = troupe_spin::database().map_err(|e| {
+        eprintln!("readiness: database: {e}");
+        "the database cannot be opened or migrated".to_owned()
+    })?;
+    match schema_version(&db) {
+        Ok(Some(version)) if version == latest_version() => Ok(()),
+        Ok(version) => Err(format!(
+            "schema at version {}, expected {}",
+            version.unwrap_or(0),
+            latest_version()
+        )),
+        Err(e) => {
+            eprintln!("readiness: database: {e}");
+            Err("the database does not answer queries".to_owned())
+        }
+    }
+}
+
+fn check_key_value() -> Result<(), String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        eprintln!("readiness: key-value {what}: {e}");
+        format!("the key-value store failed to {what}")
+    };
+    let store = troupe_spin::key_value("default").map_err(|e| fail("open", &e))?;
+    let key = format!("health:probe:{}", troupe_spin::new_id());
+    let value = key.as_bytes();
+    store.set(&key, value).map_err(|e| fail("write", &e))?;
+    let read = store.get(&key).map_err(|e| fail("read", &e))?;
+    store.delete(&key).map_err(|e| fail("delete", &e))?;
+    match read.as_deref() {
+        Some(read) if read == value => Ok(()),
+        _ => Err("the key-value store returned another value than written".to_owned()),
+    }
+}
+
+fn ready(_: &Exchange<'_, ()>) -> Result<Response, Problem> {
+    let checks = Checks { database: timed(check_database), key_value: timed(check_key_value) };
+    let healthy = checks.database.error.is_none() && checks.key_value.error.is_none();
+    let (status, word) = if healthy { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
+    let mut response = json_response(status, &Readiness { status: word, checks })?;
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    Ok(response)
+}

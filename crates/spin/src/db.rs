@@ -1,0 +1,156 @@
+//! [`Database`] over Spin's SQLite and outbound Postgres interfaces.
+
+use spin_sdk::{pg, sqlite};
+use troupe_store::{ensure_migrated, sqlite_placeholders, Database, DbError, Dialect, Rows, Value};
+
+/// The application's database, as configured for this component.
+pub enum SpinDatabase {
+    /// Spin's built-in SQLite database `default`.
+    Sqlite(sqlite::Connection),
+    /// A Postgres server, through `fermyon:spin/postgres@2.0.0`.
+    Postgres(pg::Connection),
+}
+
+/// Open the database named by the `database_url` variable (empty: Spin's
+/// SQLite database `default`), migrated to the latest schema version.
+///
+/// The migration check costs one indexed read per call, so components call
+/// this only on paths that need the database (a cache hit does not).
+pub fn database() -> Result<SpinDatabase, DbError> {
+    let db = match crate::variable("database_url") {
+        None => {
+            let conn = sqlite::Connection::open_default().map_err(sqlite_open_error)?;
+            // Durable at every commit in WAL mode, without an fsync per
+            // transaction. A host whose database is remote may refuse it.
+            if let Err(refused) = conn.execute("PRAGMA synchronous=NORMAL", &[]) {
+                eprintln!("PRAGMA synchronous=NORMAL refused, continuing without it: {refused}");
+            }
+            SpinDatabase::Sqlite(conn)
+        }
+        Some(url) => SpinDatabase::Postgres(
+            pg::Connection::open(&url).map_err(|e| DbError::Unavailable(pg_message(&e)))?,
+        ),
+    };
+    ensure_migrated(&db, crate::now_ms())?;
+    Ok(db)
+}
+
+fn sqlite_open_error(error: sqlite::Error) -> DbError {
+    DbError::Unavailable(format!("{error:?}"))
+}
+
+fn pg_message(error: &pg::PgError) -> String {
+    match error {
+        pg::PgError::ConnectionFailed(m)
+        | pg::PgError::BadParameter(m)
+        | pg::PgError::QueryFailed(m)
+        | pg::PgError::ValueConversionFailed(m)
+        | pg::PgError::Other(m) => m.clone(),
+    }
+}
+
+fn pg_error(error: pg::PgError) -> DbError {
+    match error {
+        pg::PgError::ConnectionFailed(m) => DbError::Unavailable(m),
+        other => DbError::from_message(pg_message(&other)),
+    }
+}
+
+fn sqlite_value(value: &Value) -> sqlite::Value {
+    match value {
+        Value::Null => sqlite::Value::Null,
+        Value::Integer(v) => sqlite::Value::Integer(*v),
+        Value::Real(v) => sqlite::Value::Real(*v),
+        Value::Text(v) => sqlite::Value::Text(v.clone()),
+        Value::Blob(v) => sqlite::Value::Blob(v.clone()),
+    }
+}
+
+fn from_sqlite(value: sqlite::Value) -> Value {
+    match value {
+        sqlite::Value::Null => Value::Null,
+        sqlite::Value::Integer(v) => Value::Integer(v),
+        sqlite::Value::Real(v) => Value::Real(v),
+        sqlite::Value::Text(v) => Value::Text(v),
+        sqlite::Value::Blob(v) => Value::Blob(v),
+    }
+}
+
+fn pg_param(value: &Value) -> pg::ParameterValue {
+    match value {
+        Value::Null => pg::ParameterValue::DbNull,
+        Value::Integer(v) => pg::ParameterValue::Int64(*v),
+        Value::Real(v) => pg::ParameterValue::Floating64(*v),
+        Value::Text(v) => pg::ParameterValue::Str(v.clone()),
+        Value::Blob(v) => pg::ParameterValue::Binary(v.clone()),
+    }
+}
+
+fn from_pg(value: pg::DbValue) -> Result<Value, DbError> {
+    use pg::DbValue as V;
+    Ok(match value {
+        V::DbNull => Value::Null,
+        V::Boolean(v) => Value::Integer(v.into()),
+        V::Int8(v) => Value::Integer(v.into()),
+        V::Int16(v) => Value::Integer(v.into()),
+        V::Int32(v) => Value::Integer(v.into()),
+        V::Int64(v) => Value::Integer(v),
+        V::Uint8(v) => Value::Integer(v.into()),
+        V::Uint16(v) => Value::Integer(v.into()),
+        V::Uint32(v) => Value::Integer(v.into()),
+        V::Uint64(v) => Value::Integer(i64::try_from(v).map_err(|e| DbError::Decode(e.to_string()))?),
+        V::Floating32(v) => Value::Real(v.into()),
+        V::Floating64(v) => Value::Real(v),
+        V::Str(v) => Value::Text(v),
+        V::Binary(v) => Value::Blob(v),
+        V::Unsupported => return Err(DbError::Decode("a column type postgres@2.0.0 cannot carry".into())),
+    })
+}
+
+impl Database for SpinDatabase {
+    fn dialect(&self) -> Dialect {
+        match self {
+            SpinDatabase::Sqlite(_) => Dialect::Sqlite,
+            SpinDatabase::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        match self {
+            SpinDatabase::Sqlite(_) => self.query(sql, params).map(drop),
+            SpinDatabase::Postgres(conn) => {
+                let params: Vec<_> = params.iter().map(pg_param).collect();
+                conn.execute(sql, &params).map(drop).map_err(pg_error)
+            }
+        }
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        match self {
+            SpinDatabase::Sqlite(conn) => {
+                let params: Vec<_> = params.iter().map(sqlite_value).collect();
+                let result = conn.execute(&sqlite_placeholders(sql), &params).map_err(|e| match e {
+                    sqlite::Error::Io(message) => DbError::from_message(message),
+                    other => DbError::Unavailable(format!("{other:?}")),
+                })?;
+                let rows = result
+                    .rows
+                    .into_iter()
+                    .map(|row| row.values.into_iter().map(from_sqlite).collect())
+                    .collect();
+                Ok(Rows::new(result.columns, rows))
+            }
+            SpinDatabase::Postgres(conn) => {
+                let params: Vec<_> = params.iter().map(pg_param).collect();
+                let set = conn.query(sql, &params).map_err(pg_error)?;
+                let columns = set.columns.into_iter().map(|c| c.name).collect();
+                let rows = set
+                    .rows
+                    .into_iter()
+                    .map(|row| row.into_iter().map(from_pg).collect::<Result<Vec<_>, _>>())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Rows::new(columns, rows))
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Troupe's adapters over Spin's host interfaces.
+//!
+//! Components are thin: their entry point calls [`serve`] with their router,
+//! and their handlers reach storage through [`database`], [`key_value`] and
+//! [`variable`], which implement the ports of `troupe-store` over
+//! `fermyon:spin@2.0.0` (the oldest interfaces that do the job, so one
+//! `.wasm` loads on Spin 3.x and 4.x hosts alike).
+
+mod db;
+mod kv;
+mod serve;
+
+pub use db::{database, SpinDatabase};
+pub use kv::{key_value, SpinKeyValue};
+pub use serve::serve;
+pub use troupe_edge as edge;
+pub use troupe_store as store;
+
+/// A component variable, or `None` when it is undefined or empty.
+///
+/// Every variable a component reads is declared in its
+/// `[component.<id>.variables]`; an undeclared name reads as `None` here
+/// rather than failing the request, and the caller applies its default.
+pub fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The current time in Unix milliseconds (WASI wall clock).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A new UUIDv7 (time-ordered) as text.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,50 @@
+//! The component entry point: a WASI HTTP request in, the edge layer, a
+//! response out.
+
+use futures::StreamExt;
+use spin_sdk::http::IncomingRequest;
+use troupe_edge::{Oversized, Request, Response, Router, BODY_LIMIT};
+
+/// Serve `incoming` with `router`, as component `component`.
+///
+/// The body is read as a stream and reading stops past [`BODY_LIMIT`], so an
+/// oversized upload costs the component at most that much memory before the
+/// edge answers 413.
+pub async fn serve<S>(component: &str, router: &Router<S>, incoming: IncomingRequest, state: &S) -> Response {
+    let request = match read(incoming).await {
+        Ok(request) => request,
+        Err(message) => {
+            let problem = troupe_edge::Problem::new(http::StatusCode::BAD_REQUEST).detail(message);
+            return problem.into_response();
+        }
+    };
+    let id = troupe_edge::request_id(&request, crate::new_id);
+    troupe_edge::serve(component, router, &request, &id, state, || {
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    })
+}
+
+async fn read(incoming: IncomingRequest) -> Result<Request, String> {
+    let method: http::Method = incoming.method().into();
+    let uri = incoming.path_with_query().unwrap_or_else(|| "/".to_owned());
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    for (name, value) in incoming.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let mut body = Vec::new();
+    let mut oversized = false;
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("could not read the request body: {e}"))?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            oversized = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if oversized {
+        body.clear();
+        builder = builder.extension(Oversized);
+    }
+    builder.body(body).map_err(|e| format!("malformed request: {e}"))
+}
