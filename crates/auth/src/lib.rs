@@ -1,0 +1,33 @@
+//! Troupe's account rules, free of any runtime.
+//!
+//! The `auth` component turns wire bodies into these validated types at its
+//! edge ([`Email`], [`DisplayName`], [`Password`], [`Role`]) and keeps its
+//! handlers to orchestration: hashing ([`PasswordHasher`]), refresh tokens
+//! ([`RefreshToken`]), the sealed copy of a session's current token pair
+//! ([`Sealer`]), login throttling ([`throttle`]) and the client address
+//! ([`client_address`]) are all decided here and tested natively.
+
+mod client;
+mod fields;
+mod password;
+mod refresh;
+mod sealed;
+pub mod throttle;
+
+pub use throttle::{Decision, Policy, Window};
+
+pub use client::client_address;
+pub use fields::{DisplayName, Email, FieldError, Role};
+pub use password::{HashParams, Password, PasswordHasher, Verification};
+pub use refresh::RefreshToken;
+pub use sealed::Sealer;
+
+/// Fill `buf` from the operating system's (or WASI host's) CSPRNG.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // The WASI and OS entropy sources do not fail once a process runs; if
+    // one ever does, continuing with predictable secrets is not an option.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut buf).expect("the system's random source failed");
+    buf
+}

@@ -1,0 +1,240 @@
+//! Signing keys, public keys and key sets, in configuration and JWK form.
+//!
+//! Configuration carries keys as text, so that they fit Spin variables:
+//! a signing key is `<kid>:<base64url of the 32-byte Ed25519 seed>`, a
+//! public key `<kid>:<base64url of the 32-byte public key>`, and a key set a
+//! comma-separated list of public keys.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::AccessClaims;
+
+/// Why a key could not be read or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not of the form `<kid>:<base64url key>`.
+    #[error("a key must be written `<kid>:<base64url key>`")]
+    Format,
+    /// The key id is empty or has characters other than `A–Z a–z 0–9 - _ .`.
+    #[error("a key id must be 1–64 characters of A–Z a–z 0–9 - _ .")]
+    KeyId,
+    /// The key material is not 32 bytes of base64url, or not a valid point.
+    #[error("an Ed25519 key must be 32 bytes of base64url")]
+    Material,
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+fn split_spec(spec: &str) -> Result<(&str, [u8; 32]), KeyError> {
+    let (kid, material) = spec.trim().split_once(':').ok_or(KeyError::Format)?;
+    let valid_kid = (1..=64).contains(&kid.len())
+        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid_kid {
+        return Err(KeyError::KeyId);
+    }
+    let bytes = B64.decode(material.trim().trim_end_matches('=')).map_err(|_| KeyError::Material)?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Material)?;
+    Ok((kid, bytes))
+}
+
+/// A public key that verifies tokens whose `kid` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    kid: String,
+    bytes: [u8; 32],
+}
+
+/// One key of a JWK Set (RFC 7517, RFC 8037 `OKP` keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Jwk {
+    kty: &'static str,
+    crv: &'static str,
+    x: String,
+    kid: String,
+    alg: &'static str,
+    #[serde(rename = "use")]
+    use_: &'static str,
+}
+
+impl PublicKey {
+    /// A key from its id and raw bytes (as the WIT interface carries it).
+    pub fn from_bytes(kid: &str, bytes: &[u8]) -> Result<Self, KeyError> {
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Material)?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::Material)?;
+        Ok(Self { kid: kid.to_owned(), bytes })
+    }
+
+    /// Read `<kid>:<base64url key>`.
+    pub fn parse(spec: &str) -> Result<Self, KeyError> {
+        let (kid, bytes) = split_spec(spec)?;
+        Self::from_bytes(kid, &bytes)
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The raw 32 bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// The configuration form, `<kid>:<base64url key>`.
+    pub fn to_spec(&self) -> String {
+        format!("{}:{}", self.kid, B64.encode(self.bytes))
+    }
+
+    /// The JWK form.
+    pub fn to_jwk(&self) -> Jwk {
+        Jwk { kty: "OKP", crv: "Ed25519", x: B64.encode(self.bytes), kid: self.kid.clone(), alg: "EdDSA", use_: "sig" }
+    }
+}
+
+/// The public keys that verify tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySet(Vec<PublicKey>);
+
+impl KeySet {
+    /// A set of `keys`; later duplicates of a `kid` are dropped.
+    pub fn new(keys: impl IntoIterator<Item = PublicKey>) -> Self {
+        let mut set: Vec<PublicKey> = Vec::new();
+        for key in keys {
+            if !set.iter().any(|k| k.kid == key.kid) {
+                set.push(key);
+            }
+        }
+        Self(set)
+    }
+
+    /// Read a comma-separated list of `<kid>:<base64url key>`; blank entries
+    /// are skipped.
+    pub fn parse(spec: &str) -> Result<Self, KeyError> {
+        spec.split(',').filter(|s| !s.trim().is_empty()).map(PublicKey::parse).collect::<Result<Vec<_>, _>>().map(Self::new)
+    }
+
+    /// The key named `kid`.
+    pub fn get(&self, kid: &str) -> Option<&PublicKey> {
+        self.0.iter().find(|k| k.kid == kid)
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.0
+    }
+
+    /// The configuration form.
+    pub fn to_spec(&self) -> String {
+        self.0.iter().map(PublicKey::to_spec).collect::<Vec<_>>().join(",")
+    }
+
+    /// The JWK Set document (`{"keys": [...]}`).
+    pub fn to_jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.0.iter().map(PublicKey::to_jwk).collect::<Vec<_>>() })
+    }
+}
+
+/// The key that signs access tokens.
+pub struct SigningKey {
+    kid: String,
+    seed: [u8; 32],
+    public: PublicKey,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+/// The PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): the DER that
+/// jsonwebtoken expects is this followed by the 32-byte seed.
+const PKCS8_ED25519_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+
+impl SigningKey {
+    /// A key from its id and 32-byte seed.
+    pub fn from_seed(kid: &str, seed: [u8; 32]) -> Result<Self, KeyError> {
+        let verifying = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+        let public = PublicKey::from_bytes(kid, verifying.as_bytes())?;
+        let der = [PKCS8_ED25519_PREFIX.as_slice(), seed.as_slice()].concat();
+        Ok(Self { kid: kid.to_owned(), seed, public, encoding: jsonwebtoken::EncodingKey::from_ed_der(&der) })
+    }
+
+    /// Read `<kid>:<base64url seed>`.
+    pub fn parse(spec: &str) -> Result<Self, KeyError> {
+        let (kid, seed) = split_spec(spec)?;
+        Self::from_seed(kid, seed)
+    }
+
+    /// The configuration form (secret!).
+    pub fn to_spec(&self) -> String {
+        format!("{}:{}", self.kid, B64.encode(self.seed))
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The 32-byte seed, for deriving other secrets from this one.
+    pub fn seed(&self) -> &[u8; 32] {
+        &self.seed
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Sign `claims` as a compact JWS with `alg: EdDSA` and this key's `kid`.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| KeyError::Signing(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_their_configuration_form() {
+        let key = SigningKey::from_seed("k1", [7; 32]).expect("key");
+        let again = SigningKey::parse(&key.to_spec()).expect("parse");
+        assert_eq!(again.public(), key.public());
+        let set = KeySet::parse(&format!(" {} ,, ", key.public().to_spec())).expect("set");
+        assert_eq!(set.keys(), [key.public().clone()]);
+        assert_eq!(KeySet::parse(&set.to_spec()).expect("again"), set);
+        assert!(format!("{key:?}").contains("k1") && !format!("{key:?}").contains("seed"));
+    }
+
+    #[test]
+    fn malformed_keys_are_refused_with_the_reason() {
+        assert_eq!(PublicKey::parse("no-colon").err(), Some(KeyError::Format));
+        assert_eq!(PublicKey::parse(":AAAA").err(), Some(KeyError::KeyId));
+        assert_eq!(PublicKey::parse("bad kid:AAAA").err(), Some(KeyError::KeyId));
+        assert_eq!(PublicKey::parse("k:AAAA").err(), Some(KeyError::Material));
+        assert_eq!(PublicKey::parse("k:!!!").err(), Some(KeyError::Material));
+        assert_eq!(PublicKey::from_bytes("k", &[1; 31]).err(), Some(KeyError::Material));
+    }
+
+    #[test]
+    fn the_jwks_document_follows_rfc_8037() {
+        let key = SigningKey::from_seed("k1", [7; 32]).expect("key");
+        let set = KeySet::new([key.public().clone(), key.public().clone()]);
+        let jwks = set.to_jwks();
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+        let jwk = &jwks["keys"][0];
+        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+        assert_eq!(jwk["use"], "sig");
+        assert_eq!(jwk["kid"], "k1");
+        assert_eq!(B64.decode(jwk["x"].as_str().expect("x")).expect("b64"), key.public().bytes());
+        assert!(set.get("k1").is_some() && set.get("k2").is_none());
+    }
+}

@@ -1,0 +1,40 @@
+//! Troupe's access tokens.
+//!
+//! Access tokens are JWTs signed with Ed25519 (`EdDSA`, RFC 8037), naming
+//! their key with `kid`. One [`SigningKey`] signs; a [`KeySet`] of public
+//! keys verifies, so keys rotate by publishing the next public key before it
+//! starts signing and keeping the previous one until its tokens expire.
+//!
+//! [`verify`] is pure: the caller passes the keys and the current time. That
+//! is what lets the verifier component run without any host capability.
+
+mod keys;
+mod verify;
+
+pub use keys::{KeyError, KeySet, PublicKey, SigningKey};
+pub use verify::{verify, Expectations, VerifyError};
+
+use serde::{Deserialize, Serialize};
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Not before, Unix seconds.
+    pub nbf: i64,
+    /// Expires at, Unix seconds.
+    pub exp: i64,
+    /// The token's own id.
+    pub jti: String,
+    /// The session the token belongs to.
+    pub sid: String,
+    /// The user's role when the token was issued.
+    pub role: String,
+}
