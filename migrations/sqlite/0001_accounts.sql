@@ -43,8 +43,9 @@ CREATE TABLE credentials (
 -- A signed-in session: one per login, carried by a chain of refresh tokens.
 -- `revoked_at` ends it (logout, password change, refresh-token reuse, user
 -- deletion). `grace_pair` holds the session's current token pair, encrypted,
--- for `grace_until`: a client that re-presents the refresh token just
--- replaced gets that pair back instead of tripping reuse detection.
+-- for `grace_until`: a client that re-presents `grace_token` (the hash of
+-- the refresh token just replaced) gets that pair back instead of tripping
+-- reuse detection.
 CREATE TABLE sessions (
     id            TEXT    PRIMARY KEY,
     user_id       TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -55,6 +56,7 @@ CREATE TABLE sessions (
     client_addr   TEXT,
     revoked_at    BIGINT,
     revoked_why   TEXT,
+    grace_token   TEXT,
     grace_pair    BLOB,
     grace_until   BIGINT
 );
@@ -71,3 +73,13 @@ CREATE TABLE refresh_tokens (
     replaced_at BIGINT
 );
 CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+
+-- Secrets `auth` generates for itself when none is configured: today the
+-- development signing key (`dev-signing-key`), created once with
+-- INSERT … ON CONFLICT DO NOTHING so that concurrent first requests agree.
+-- Production sets the `jwt_signing_key` variable instead.
+CREATE TABLE auth_secrets (
+    name        TEXT    PRIMARY KEY,
+    value       TEXT    NOT NULL,
+    created_at  BIGINT  NOT NULL
+);

@@ -13,6 +13,7 @@ mod password;
 mod refresh;
 mod sealed;
 pub mod throttle;
+mod user;
 
 pub use throttle::{Decision, Policy, Window};
 
@@ -21,6 +22,7 @@ pub use fields::{DisplayName, Email, FieldError, Role};
 pub use password::{HashParams, Password, PasswordHasher, Verification};
 pub use refresh::RefreshToken;
 pub use sealed::Sealer;
+pub use user::{rfc3339, User, UserRecord, USER_COLUMNS};
 
 /// Fill `buf` from the operating system's (or WASI host's) CSPRNG.
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {

@@ -160,6 +160,27 @@ impl Problem {
     }
 }
 
+impl From<troupe_store::DbError> for Problem {
+    /// Storage failures that may pass (busy, unreachable) are 503s; a
+    /// unique-constraint violation the caller did not map itself is a 409;
+    /// anything else is a 500. The driver's message goes to the log only.
+    fn from(error: troupe_store::DbError) -> Self {
+        match error {
+            troupe_store::DbError::Conflict(_) => Problem::conflict("the change conflicts with existing data"),
+            e if e.is_transient() => Problem::unavailable(e),
+            e => Problem::internal(e),
+        }
+    }
+}
+
+impl From<troupe_store::KvError> for Problem {
+    /// A key-value store that fails where it is required (revocations,
+    /// idempotency records) makes the service unavailable, not broken.
+    fn from(error: troupe_store::KvError) -> Self {
+        Problem::unavailable(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +228,14 @@ mod tests {
         let response = problem.into_response();
         assert_eq!(body(&response)["detail"], "2 fields are invalid");
         assert!(response.headers().get(header::ALLOW).is_none());
+    }
+
+    #[test]
+    fn storage_errors_map_to_409_503_or_500() {
+        use troupe_store::{DbError, KvError};
+        assert_eq!(Problem::from(DbError::Conflict("x".into())).status(), StatusCode::CONFLICT);
+        assert_eq!(Problem::from(DbError::Busy("x".into())).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(Problem::from(DbError::Query("x".into())).status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(Problem::from(KvError::AccessDenied).status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -171,6 +171,19 @@ impl SigningKey {
         Self::from_seed(kid, seed)
     }
 
+    /// A new random key named `kid` (a valid key id, as `dev-1`).
+    pub fn generate(kid: &str) -> Self {
+        let mut seed = [0u8; 32];
+        // The WASI and OS entropy sources do not fail once a process runs;
+        // a signing key from a failed source is not an option.
+        #[allow(clippy::expect_used)]
+        getrandom::fill(&mut seed).expect("the system's random source failed");
+        match Self::from_seed(kid, seed) {
+            Ok(key) => key,
+            Err(e) => unreachable!("every seed makes an Ed25519 key: {e}"),
+        }
+    }
+
     /// The configuration form (secret!).
     pub fn to_spec(&self) -> String {
         format!("{}:{}", self.kid, B64.encode(self.seed))
@@ -207,6 +220,9 @@ mod tests {
     fn keys_round_trip_through_their_configuration_form() {
         let key = SigningKey::from_seed("k1", [7; 32]).expect("key");
         let again = SigningKey::parse(&key.to_spec()).expect("parse");
+        let fresh = SigningKey::generate("dev-1");
+        assert_ne!(fresh.public(), SigningKey::generate("dev-1").public());
+        assert_eq!(fresh.kid(), "dev-1");
         assert_eq!(again.public(), key.public());
         let set = KeySet::parse(&format!(" {} ,, ", key.public().to_spec())).expect("set");
         assert_eq!(set.keys(), [key.public().clone()]);

@@ -1,0 +1,80 @@
+//! The signing key and the public key set.
+//!
+//! Production configures `jwt_signing_key` (secret) and, while rotating,
+//! `jwt_verification_keys` (the previous public keys). Without configuration
+//! `auth` generates a development key once, in its `auth_secrets` table, so
+//! that `spin up` works with no set-up. Either way the public key set is
+//! published under the key-value key [`PUBLIC_KEYS`], where `users` reads it
+//! when it has no `jwt_public_keys` of its own.
+
+use troupe_spin::edge::Problem;
+use troupe_spin::store::{Database, DbError, KeyValue};
+use troupe_spin::variable;
+use troupe_tokens::{KeySet, SigningKey};
+
+
+/// Key-value key (owned by `auth`) holding the public key set, in its
+/// configuration form `<kid>:<base64url>,…`.
+pub const PUBLIC_KEYS: &str = "auth:public-keys";
+
+/// The keys in force.
+pub struct Keys {
+    pub signing: SigningKey,
+    pub set: KeySet,
+}
+
+fn stored_dev_key(db: &dyn Database) -> Result<Option<String>, DbError> {
+    let rows = db.query("SELECT value FROM auth_secrets WHERE name = 'dev-signing-key'", &[])?;
+    rows.first().map(|row| row.get::<String>("value")).transpose()
+}
+
+fn dev_key(db: &dyn Database, now_ms: i64) -> Result<SigningKey, Problem> {
+    let spec = match stored_dev_key(db)? {
+        Some(spec) => spec,
+        None => {
+            let candidate = SigningKey::generate("dev-1");
+            db.execute(
+                "INSERT INTO auth_secrets (name, value, created_at) VALUES ('dev-signing-key', $1, $2) \
+                 ON CONFLICT (name) DO NOTHING",
+                &[candidate.to_spec().into(), now_ms.into()],
+            )
+            ?;
+            // Whoever inserted first wins; every request uses the stored key.
+            stored_dev_key(db)?.ok_or_else(|| Problem::internal("the development key vanished"))?
+        }
+    };
+    SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("stored development key: {e}")))
+}
+
+/// Load the keys (`db` is opened only for the development key) and publish
+/// the public set for other components.
+pub fn load<'a>(
+    db: impl FnOnce() -> Result<&'a dyn Database, Problem>,
+    kv: &dyn KeyValue,
+    now_ms: i64,
+) -> Result<Keys, Problem> {
+    let signing = match variable("jwt_signing_key") {
+        Some(spec) => SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("jwt_signing_key: {e}")))?,
+        None => dev_key(db()?, now_ms)?,
+    };
+    let previous = KeySet::parse(&variable("jwt_verification_keys").unwrap_or_default())
+        .map_err(|e| Problem::internal(format!("jwt_verification_keys: {e}")))?;
+    let set = KeySet::new(std::iter::once(signing.public().clone()).chain(previous.keys().iter().cloned()));
+    publish(kv, &set);
+    Ok(Keys { signing, set })
+}
+
+/// Publish the set when it changed. A failure is logged, not fatal: `auth`
+/// itself does not need the published copy, and the next request retries.
+fn publish(kv: &dyn KeyValue, set: &KeySet) {
+    let spec = set.to_spec();
+    match kv.get(PUBLIC_KEYS) {
+        Ok(Some(current)) if current == spec.as_bytes() => {}
+        Ok(_) => {
+            if let Err(e) = kv.set(PUBLIC_KEYS, spec.as_bytes()) {
+                eprintln!("could not publish the public keys: {e}");
+            }
+        }
+        Err(e) => eprintln!("could not read the published public keys: {e}"),
+    }
+}

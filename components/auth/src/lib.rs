@@ -1,0 +1,85 @@
+//! `auth`: accounts, password login, sessions and signed tokens.
+//!
+//! Routes (JSON, under `/api/v1/auth`): `POST /register`, `POST /login`,
+//! `POST /refresh`, `POST /logout`, `GET /me`, `POST /password`,
+//! `GET /sessions`, `DELETE /sessions/:id`, and `GET /.well-known/jwks.json`.
+//!
+//! `auth` owns the `users`, `credentials`, `sessions`, `refresh_tokens` and
+//! `auth_secrets` tables and the `auth:*` key-value keys. Handlers are in
+//! [`handlers`]; the SQL is in [`store`]; the rules they apply come from the
+//! `troupe-auth` and `troupe-tokens` crates.
+
+mod handlers;
+mod keys;
+mod settings;
+mod store;
+
+use std::cell::OnceCell;
+
+use spin_sdk::http::IncomingRequest;
+use spin_sdk::http_component;
+use troupe_spin::edge::{Problem, Response};
+use troupe_spin::store::Database;
+use troupe_spin::{SpinDatabase, SpinKeyValue};
+
+use keys::Keys;
+use settings::Settings;
+
+/// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
+/// which the workspace's `unsafe_code = "deny"` allows here only.
+#[allow(unsafe_code)]
+mod export {
+    use super::*;
+
+    #[http_component]
+    async fn handle(request: IncomingRequest) -> Response {
+        let state = Auth::new();
+        troupe_spin::serve("auth", &handlers::router(), request, &state).await
+    }
+}
+
+/// Per-request state: settings, and connections opened on first use.
+pub struct Auth {
+    settings: Settings,
+    db: OnceCell<SpinDatabase>,
+    kv: OnceCell<SpinKeyValue>,
+    keys: OnceCell<Keys>,
+}
+
+impl Auth {
+    fn new() -> Self {
+        Self { settings: Settings::load(), db: OnceCell::new(), kv: OnceCell::new(), keys: OnceCell::new() }
+    }
+
+    /// The database, opened (and migrated) on first use.
+    pub fn db(&self) -> Result<&dyn Database, Problem> {
+        if let Some(db) = self.db.get() {
+            return Ok(db);
+        }
+        let opened = troupe_spin::database()?;
+        Ok(self.db.get_or_init(|| opened))
+    }
+
+    /// The key-value store `default`.
+    pub fn kv(&self) -> Result<&SpinKeyValue, Problem> {
+        if let Some(kv) = self.kv.get() {
+            return Ok(kv);
+        }
+        let opened = troupe_spin::key_value("default")?;
+        Ok(self.kv.get_or_init(|| opened))
+    }
+
+    /// The signing key and key set.
+    pub fn keys(&self) -> Result<&Keys, Problem> {
+        if let Some(keys) = self.keys.get() {
+            return Ok(keys);
+        }
+        let loaded = keys::load(|| self.db(), self.kv()?, troupe_spin::now_ms())?;
+        Ok(self.keys.get_or_init(|| loaded))
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
