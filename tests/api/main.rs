@@ -1,1 +1,7 @@
-//! API tests (being written).
+//! Black-box API tests: the real `.wasm` components, served by
+//! `troupe-host` from the repository's `spin.toml`, driven over HTTP.
+//!
+//! Run through the README's test command, which builds the components first.
+
+mod auth;
+mod health;

@@ -1,1 +1,297 @@
-//! Test support (being written).
+//! Support for Troupe's black-box API tests.
+//!
+//! [`spawn_app`] starts the application from the repository's own
+//! `spin.toml` in `troupe-host`, with a fresh state directory (its SQLite
+//! database and key-value store) or a fresh Postgres schema, on a free port,
+//! and returns typed helpers to drive it over HTTP as a client would. The
+//! components must have been built first (`scripts/build-wasm`, which the
+//! test command runs).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Which database the app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Spin's built-in SQLite (no configuration).
+    Sqlite,
+    /// The Postgres server on 127.0.0.1, in a schema of the test's own.
+    Postgres,
+}
+
+impl Backend {
+    /// Both backends, for tests that must hold on each.
+    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+}
+
+/// How to start the app.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The database.
+    pub backend: Backend,
+    /// Spin variable overrides (like `--variable name=value`).
+    pub variables: HashMap<String, String>,
+    /// The manifest, if not the repository's `spin.toml`.
+    pub manifest: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { backend: Backend::Sqlite, variables: fast_hashing(), manifest: None }
+    }
+}
+
+impl Options {
+    /// The defaults on `backend`.
+    pub fn on(backend: Backend) -> Self {
+        Self { backend, ..Self::default() }
+    }
+
+    /// Set a variable.
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.variables.insert(name.to_owned(), value.to_owned());
+        self
+    }
+}
+
+/// Cheap argon2 settings: the tests exercise behaviour, not cost (one test
+/// checks the production defaults on their own).
+fn fast_hashing() -> HashMap<String, String> {
+    [("argon2_memory_kib", "256"), ("argon2_iterations", "1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The Postgres server the tests use (`TROUPE_TEST_POSTGRES_URL` overrides).
+pub fn postgres_url() -> String {
+    std::env::var("TROUPE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned())
+}
+
+/// A Postgres schema owned by one test, dropped with it.
+struct Schema {
+    name: String,
+}
+
+impl Schema {
+    fn create() -> Self {
+        let name = format!("api_{}", uuid_like());
+        let mut admin = postgres::Client::connect(&postgres_url(), postgres::NoTls).expect("postgres on 127.0.0.1");
+        admin.batch_execute(&format!("CREATE SCHEMA {name}")).expect("create schema");
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        format!("{}&options=-csearch_path%3D{}", postgres_url(), self.name)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        match postgres::Client::connect(&postgres_url(), postgres::NoTls) {
+            Ok(mut admin) => {
+                if let Err(e) = admin.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name)) {
+                    eprintln!("could not drop schema {}: {e}", self.name);
+                }
+            }
+            Err(e) => eprintln!("could not drop schema {}: {e}", self.name),
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let a = RandomState::new().hash_one(std::time::SystemTime::now());
+    format!("{a:016x}")
+}
+
+/// A running app and an HTTP client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The app's state directory (`.spin` equivalent).
+    pub state_dir: PathBuf,
+    /// Where the components' output (stdout and stderr) is collected.
+    pub log_file: PathBuf,
+    /// The database URL when on Postgres.
+    pub database_url: Option<String>,
+    client: Client,
+    // Dropped in this order: the server first, then its state.
+    _app: troupe_host::testing::TestApp,
+    _state: tempfile::TempDir,
+    _schema: Option<Schema>,
+}
+
+/// Start the app with the default options (SQLite, fast hashing).
+pub fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default())
+}
+
+/// Start the app with `options`.
+pub fn spawn_app_with(options: Options) -> TestApp {
+    try_spawn_app(options).expect("the app starts")
+}
+
+/// Start the app, or say why it would not.
+pub fn try_spawn_app(options: Options) -> anyhow::Result<TestApp> {
+    let state = tempfile::tempdir()?;
+    let schema = (options.backend == Backend::Postgres).then(Schema::create);
+    let mut variables = options.variables;
+    if let Some(schema) = &schema {
+        variables.insert("database_url".into(), schema.url());
+    }
+    let log_file = state.path().join("components.log");
+    let mut config = troupe_host::HostConfig::new(options.manifest.unwrap_or_else(|| repo_root().join("spin.toml")));
+    config.state_dir = Some(state.path().join(".spin"));
+    config.variables = variables;
+    config.log_file = Some(log_file.clone());
+    let app = troupe_host::testing::spawn(config)?;
+    Ok(TestApp {
+        base_url: app.base_url.clone(),
+        state_dir: state.path().join(".spin"),
+        log_file,
+        database_url: schema.as_ref().map(Schema::url),
+        client: Client::builder().timeout(std::time::Duration::from_secs(60)).build()?,
+        _app: app,
+        _state: state,
+        _schema: schema,
+    })
+}
+
+/// A response, read eagerly so that tests can assert on it freely.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body as text.
+    pub text: String,
+}
+
+impl Reply {
+    fn read(response: Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().expect("a readable body");
+        Self { status, headers, text }
+    }
+
+    /// The body as JSON (panics with the body when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Assert the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Assert a problem answer (RFC 9457) with `status`; returns its JSON.
+    #[track_caller]
+    pub fn problem(self, status: u16) -> Value {
+        let reply = self.expect(status);
+        assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{}", reply.text);
+        let json = reply.json();
+        assert_eq!(json["status"], status);
+        json
+    }
+}
+
+/// A signed-in user: their id, tokens and password.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// User id.
+    pub id: String,
+    /// Email as registered.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Access token.
+    pub access: String,
+    /// Refresh token.
+    pub refresh: String,
+}
+
+impl TestApp {
+    /// A request to `path` (relative to the base URL).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base_url))
+    }
+
+    /// Send a request and read the reply.
+    pub fn send(&self, request: RequestBuilder) -> Reply {
+        Reply::read(request.send().expect("the app answers"))
+    }
+
+    /// `GET path`, optionally with a Bearer token.
+    pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.request(Method::GET, path);
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(request)
+    }
+
+    /// A JSON request with an optional Bearer token.
+    pub fn json(&self, method: Method, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        let mut request = self.request(method, path).header(CONTENT_TYPE, "application/json").body(body.to_string());
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(request)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.json(Method::POST, path, None, body)
+    }
+
+    /// Register an account and return it signed in.
+    pub fn register(&self, email: &str) -> Account {
+        let password = "correct horse battery staple";
+        let reply = self
+            .post("/api/v1/auth/register", &json!({"email": email, "password": password, "name": "Test User"}))
+            .expect(201);
+        let json = reply.json();
+        Account {
+            id: json["user"]["id"].as_str().expect("id").to_owned(),
+            email: email.to_owned(),
+            password: password.to_owned(),
+            access: json["access_token"].as_str().expect("access").to_owned(),
+            refresh: json["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+
+    /// Everything the components wrote to stdout and stderr so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// Open the app's database directly, to check what is stored.
+    pub fn database(&self) -> Box<dyn troupe_store::Database> {
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{}", self.state_dir.join("sqlite_db.db").display()),
+        };
+        troupe_store_native::open(&url).expect("the app's database opens")
+    }
+}
