@@ -28,6 +28,9 @@ pub fn router() -> Router<Auth> {
         .delete("/api/v1/auth/sessions/:id", delete_session)
         .get("/api/v1/auth/.well-known/jwks.json", jwks)
         .get("/.well-known/jwks.json", jwks)
+        .post("/internal/users", crate::internal::create_user)
+        .patch("/internal/users/:id", crate::internal::update_user)
+        .delete("/internal/users/:id", crate::internal::delete_user)
 }
 
 /// Key-value prefix (owned by `auth`) of revoked sessions, which `users`
@@ -54,18 +57,18 @@ fn now_ms() -> i64 {
     troupe_spin::now_ms()
 }
 
-fn hasher(auth: &Auth) -> Result<PasswordHasher, Problem> {
+pub(crate) fn hasher(auth: &Auth) -> Result<PasswordHasher, Problem> {
     PasswordHasher::new(auth.settings().hash).map_err(|e| Problem::internal(format!("argon2 settings: {e}")))
 }
 
 /// Read a required text field and validate it with `parse`.
-fn field<T>(fields: &mut Fields, name: &str, parse: impl FnOnce(&str) -> Result<T, troupe_auth::FieldError>) -> Option<T> {
+pub(crate) fn field<T>(fields: &mut Fields, name: &str, parse: impl FnOnce(&str) -> Result<T, troupe_auth::FieldError>) -> Option<T> {
     let raw: Option<String> = fields.required(name);
     fields.check(name, raw, |raw| parse(&raw).map_err(|e| e.0))
 }
 
 /// `Some` for every field once `finish` succeeded; `None` is a bug.
-fn validated<T>(value: Option<T>) -> Result<T, Problem> {
+pub(crate) fn validated<T>(value: Option<T>) -> Result<T, Problem> {
     value.ok_or_else(|| Problem::internal("a validated field is missing"))
 }
 
@@ -118,7 +121,7 @@ fn open_session(auth: &Auth, db: &dyn Database, user: &User, client: &Client, no
 /// Record revocations where `users` looks for them. Revocation is committed
 /// in the database first; if this fails the caller answers 503, and a retry
 /// (logout is idempotent) records it again.
-fn publish_revocations(auth: &Auth, session_ids: &[String]) -> Result<(), Problem> {
+pub(crate) fn publish_revocations(auth: &Auth, session_ids: &[String]) -> Result<(), Problem> {
     let kv = auth.kv()?;
     let revoked_at = now_ms().to_string();
     for id in session_ids {
@@ -402,7 +405,7 @@ fn logout(ex: &Ex<'_>) -> Result<Response, Problem> {
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-fn empty(status: StatusCode) -> Response {
+pub(crate) fn empty(status: StatusCode) -> Response {
     let mut response = http::Response::new(Vec::new());
     *response.status_mut() = status;
     response

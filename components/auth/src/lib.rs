@@ -4,12 +4,16 @@
 //! `POST /refresh`, `POST /logout`, `GET /me`, `POST /password`,
 //! `GET /sessions`, `DELETE /sessions/:id`, and `GET /.well-known/jwks.json`.
 //!
+//! Private routes, reached only through Spin's service chaining, let other
+//! components ask for changes to the tables `auth` owns (see [`internal`]).
+//!
 //! `auth` owns the `users`, `credentials`, `sessions`, `refresh_tokens` and
 //! `auth_secrets` tables and the `auth:*` key-value keys. Handlers are in
 //! [`handlers`]; the SQL is in [`store`]; the rules they apply come from the
 //! `troupe-auth` and `troupe-tokens` crates.
 
 mod handlers;
+mod internal;
 mod keys;
 mod settings;
 mod store;

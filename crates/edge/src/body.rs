@@ -24,6 +24,12 @@ fn has_json_type(request: &Request, also: &[&str]) -> bool {
 /// Answers 415 when the content type is not JSON (or one of `also`), 413 past
 /// [`BODY_LIMIT`], and 400 when the body is not a JSON object.
 pub fn json_body(request: &Request, also: &[&str]) -> Result<Fields, Problem> {
+    json_object(request, also).map(Fields::new)
+}
+
+/// The request's body as a JSON object, checked as [`json_body`] checks it,
+/// for components that pass it on.
+pub fn json_object(request: &Request, also: &[&str]) -> Result<Map<String, Value>, Problem> {
     if !has_json_type(request, also) {
         let accepted = std::iter::once("application/json").chain(also.iter().copied()).collect::<Vec<_>>().join(", ");
         return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
@@ -34,7 +40,7 @@ pub fn json_body(request: &Request, also: &[&str]) -> Result<Fields, Problem> {
         return Err(too_large());
     }
     match serde_json::from_slice::<Value>(request.body()) {
-        Ok(Value::Object(map)) => Ok(Fields::new(map)),
+        Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Problem::new(StatusCode::BAD_REQUEST).detail("the body must be a JSON object")),
         Err(error) => Err(Problem::new(StatusCode::BAD_REQUEST).detail(format!("malformed JSON: {error}"))),
     }

@@ -14,7 +14,7 @@ mod problem;
 mod router;
 mod serve;
 
-pub use body::{json_body, json_response, too_large, Fields, Patch, BODY_LIMIT};
+pub use body::{json_body, json_object, json_response, too_large, Fields, Patch, BODY_LIMIT};
 pub use problem::{FieldError, Problem};
 pub use router::{Handler, Params, Router};
 pub use serve::{request_id, serve, Exchange, Oversized, REQUEST_ID};

@@ -1,12 +1,12 @@
 //! Problem details (RFC 9457): the one shape of every error answer.
 
 use http::{header, HeaderName, HeaderValue, StatusCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Response;
 
 /// One invalid field of a request, listed in a problem's `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// The field's JSON path (`email`, `items[2].name`) or query parameter.
     pub field: String,
@@ -103,6 +103,24 @@ impl Problem {
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         let mut problem = Self::new(StatusCode::SERVICE_UNAVAILABLE).header(header::RETRY_AFTER, "1");
         problem.cause = Some(cause.to_string());
+        problem
+    }
+
+    /// The problem another component answered, passed on as it is (status,
+    /// detail and field errors), for components that relay a service they
+    /// called. A body that is not a problem keeps only the status.
+    pub fn relay(response: Response) -> Self {
+        #[derive(Deserialize)]
+        struct Relayed {
+            detail: Option<String>,
+            #[serde(default)]
+            errors: Vec<FieldError>,
+        }
+        let mut problem = Self::new(response.status());
+        if let Ok(relayed) = serde_json::from_slice::<Relayed>(response.body()) {
+            problem.detail = relayed.detail;
+            problem.errors = relayed.errors;
+        }
         problem
     }
 
@@ -228,6 +246,17 @@ mod tests {
         let response = problem.into_response();
         assert_eq!(body(&response)["detail"], "2 fields are invalid");
         assert!(response.headers().get(header::ALLOW).is_none());
+    }
+
+    #[test]
+    fn a_relayed_problem_keeps_status_detail_and_errors() {
+        let original = Problem::invalid(vec![FieldError::new("email", "taken")]).into_response();
+        let relayed = Problem::relay(original);
+        assert_eq!(relayed.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(relayed.errors()[0].field, "email");
+        let mut plain = http::Response::new(b"not json".to_vec());
+        *plain.status_mut() = StatusCode::CONFLICT;
+        assert_eq!(Problem::relay(plain).status(), StatusCode::CONFLICT);
     }
 
     #[test]

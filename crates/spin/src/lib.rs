@@ -25,6 +25,15 @@ pub fn variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Send an outbound HTTP request and wait for the whole response.
+///
+/// Handlers are synchronous; this drives spin-sdk's asynchronous client on
+/// its single-threaded executor until the response is complete. Used for
+/// Spin's local service chaining (`http://<component>.spin.internal/…`).
+pub fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
+    spin_sdk::http::run(spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request)).map_err(|e| e.to_string())
+}
+
 /// The current time in Unix milliseconds (WASI wall clock).
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

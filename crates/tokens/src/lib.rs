@@ -11,7 +11,7 @@
 mod keys;
 mod verify;
 
-pub use keys::{KeyError, KeySet, PublicKey, SigningKey};
+pub use keys::{parse_key_specs, KeyError, KeySet, PublicKey, SigningKey};
 pub use verify::{verify, Expectations, VerifyError};
 
 use serde::{Deserialize, Serialize};

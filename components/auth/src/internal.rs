@@ -1,0 +1,145 @@
+//! Private operations other components ask `auth` to perform on the tables
+//! it owns, over Spin's local service chaining
+//! (`http://auth.spin.internal/internal/…`). No public route in spin.toml
+//! leads here: only components whose `allowed_outbound_hosts` name
+//! `http://auth.spin.internal` can call them, and those callers (today:
+//! `users`) have already authenticated and authorized their client.
+//!
+//! * `POST /internal/users {email, name, password, role}` → 201 `{user, revision}`
+//! * `PATCH /internal/users/:id {email?, name?, role?, if_revision?}` → 200 `{user, revision}`
+//! * `DELETE /internal/users/:id {if_revision?}` → 204; the user's sessions are revoked.
+//!
+//! `if_revision` makes a change conditional (412 when the user moved on);
+//! 0 or absent means unconditional.
+
+use http::StatusCode;
+use troupe_auth::{DisplayName, Email, Password, Role, UserRecord, USER_COLUMNS};
+use troupe_spin::edge::{json_body, json_response, Exchange, Problem, Response};
+use troupe_spin::store::{transaction, Database, DbError, Value};
+
+use crate::handlers::{empty, field, hasher, publish_revocations, validated};
+use crate::{store, Auth};
+
+type Ex<'a> = Exchange<'a, Auth>;
+
+fn email_taken(error: DbError) -> Problem {
+    match error {
+        DbError::Conflict(_) => Problem::conflict("an account with this email already exists"),
+        other => Problem::from(other),
+    }
+}
+
+/// `POST /internal/users`: create an account with a password and a role.
+pub fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let mut fields = json_body(ex.request, &[])?;
+    let email = field(&mut fields, "email", Email::parse);
+    let name = field(&mut fields, "name", DisplayName::parse);
+    let password = field(&mut fields, "password", Password::parse);
+    let role = field(&mut fields, "role", Role::parse);
+    fields.finish()?;
+    let (email, name, password, role) = (validated(email)?, validated(name)?, validated(password)?, validated(role)?);
+    let auth = ex.state;
+    let hash = hasher(auth)?.hash(password.expose());
+    let id = troupe_spin::new_id();
+    let account = store::NewAccount {
+        id: &id,
+        email: &email,
+        name: &name,
+        role,
+        password_hash: &hash,
+        now_ms: troupe_spin::now_ms(),
+    };
+    let record = transaction(auth.db()?, |tx| store::insert_account(tx, &account)).map_err(email_taken)?;
+    json_response(StatusCode::CREATED, &record)
+}
+
+/// `PATCH /internal/users/:id`: change any of email, name and role.
+pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let id = ex.param("id")?;
+    let mut fields = json_body(ex.request, &[])?;
+    let email: Option<String> = fields.optional("email");
+    let email = fields.check("email", email, |e| Email::parse(&e).map_err(|e| e.0));
+    let name: Option<String> = fields.optional("name");
+    let name = fields.check("name", name, |n| DisplayName::parse(&n).map_err(|e| e.0));
+    let role: Option<String> = fields.optional("role");
+    let role = fields.check("role", role, |r| Role::parse(&r).map_err(|e| e.0));
+    let if_revision: Option<i64> = fields.optional("if_revision");
+    fields.finish()?;
+
+    let mut sets = vec!["revision = revision + 1".to_owned(), "updated_at = $3".to_owned()];
+    let mut params: Vec<Value> = vec![id.into(), if_revision.unwrap_or(0).into(), troupe_spin::now_ms().into()];
+    if let Some(email) = &email {
+        params.push(email.as_str().into());
+        params.push(email.key().into());
+        sets.push(format!("email = ${}, email_key = ${}", params.len() - 1, params.len()));
+    }
+    if let Some(name) = &name {
+        params.push(name.as_str().into());
+        params.push(name.key().into());
+        sets.push(format!("name = ${}, name_key = ${}", params.len() - 1, params.len()));
+    }
+    if let Some(role) = role {
+        params.push(role.as_str().into());
+        sets.push(format!("role = ${}", params.len()));
+    }
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = $1 AND ($2 = 0 OR revision = $2) RETURNING {USER_COLUMNS}",
+        sets.join(", ")
+    );
+    let db = ex.state.db()?;
+    let rows = db.query(&sql, &params).map_err(email_taken)?;
+    match rows.first() {
+        Some(row) => json_response(StatusCode::OK, &UserRecord::from_row(&row)?),
+        None => Err(missing_or_stale(db, id)?),
+    }
+}
+
+/// Tell a missing user (404) from a stale revision (412).
+fn missing_or_stale(db: &dyn Database, id: &str) -> Result<Problem, Problem> {
+    let exists = !db.query("SELECT id FROM users WHERE id = $1", &[id.into()])?.is_empty();
+    Ok(if exists {
+        Problem::new(StatusCode::PRECONDITION_FAILED).detail("the user has changed since the given ETag")
+    } else {
+        Problem::not_found("no such user")
+    })
+}
+
+/// `DELETE /internal/users/:id`: delete the user and everything of theirs,
+/// revoking their sessions.
+pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let id = ex.param("id")?;
+    let if_revision: i64 = if ex.request.body().is_empty() {
+        0
+    } else {
+        let mut fields = json_body(ex.request, &[])?;
+        let revision: Option<i64> = fields.optional("if_revision");
+        fields.finish()?;
+        revision.unwrap_or(0)
+    };
+    let auth = ex.state;
+    let now = troupe_spin::now_ms();
+    let sessions = transaction(auth.db()?, |tx| {
+        // Revoke first: on Postgres, deleting the user cascades to its
+        // sessions, and their ids are needed to publish the revocations.
+        let sessions = store::revoke_user_sessions(tx, id, None, "user deleted", now)?;
+        let deleted = tx.query(
+            "DELETE FROM users WHERE id = $1 AND ($2 = 0 OR revision = $2) RETURNING id",
+            &[id.into(), if_revision.into()],
+        )?;
+        if deleted.is_empty() {
+            // An error rolls the revocations back too.
+            return Err(missing_or_stale(tx, id)?);
+        }
+        // Explicit deletes rather than ON DELETE CASCADE: SQLite enforces
+        // foreign keys only when each connection asks it to.
+        tx.execute(
+            "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+            &[id.into()],
+        )?;
+        tx.execute("DELETE FROM sessions WHERE user_id = $1", &[id.into()])?;
+        tx.execute("DELETE FROM credentials WHERE user_id = $1", &[id.into()])?;
+        Ok::<_, Problem>(sessions)
+    })?;
+    publish_revocations(auth, &sessions)?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,66 @@
+//! Who is calling: the access token, verified by the imported verifier, and
+//! the revocations `auth` publishes.
+
+use troupe_auth::Role;
+use troupe_spin::edge::Problem;
+use troupe_spin::store::KeyValue;
+use troupe_spin::variable;
+use troupe_users::Caller;
+
+use crate::bindings::troupe::auth::types::{Expectations, PublicKey, VerifyError};
+use crate::bindings::troupe::auth::verifier;
+use crate::Users;
+
+/// Where `auth` publishes its public keys when `jwt_public_keys` is unset.
+const PUBLISHED_KEYS: &str = "auth:public-keys";
+/// Where `auth` records revoked sessions.
+const REVOKED_SESSION: &str = "auth:revoked-session:";
+
+/// The public keys: `jwt_public_keys` when configured (no I/O), otherwise
+/// the set `auth` publishes in the key-value store.
+fn public_keys(users: &Users) -> Result<Vec<PublicKey>, Problem> {
+    let spec = match variable("jwt_public_keys") {
+        Some(spec) => spec,
+        None => match users.kv()?.get(PUBLISHED_KEYS)? {
+            Some(bytes) => String::from_utf8(bytes).map_err(Problem::internal)?,
+            // Nothing published yet: no token can have been issued.
+            None => String::new(),
+        },
+    };
+    let keys = troupe_tokens::parse_key_specs(&spec).map_err(|e| Problem::internal(format!("public keys: {e}")))?;
+    Ok(keys
+        .into_iter()
+        .map(|(key_id, key)| PublicKey { key_id, algorithm: "EdDSA".into(), key: key.to_vec() })
+        .collect())
+}
+
+fn describe(error: &VerifyError) -> &'static str {
+    match error {
+        VerifyError::Missing => "an access token is required",
+        VerifyError::Expired => "the access token has expired",
+        VerifyError::Revoked => "the session has ended",
+        VerifyError::Malformed(_)
+        | VerifyError::NotYetValid
+        | VerifyError::InvalidSignature
+        | VerifyError::WrongAudience
+        | VerifyError::Other(_) => "the access token is invalid",
+    }
+}
+
+/// Authenticate the request: a valid access token of a live session.
+pub fn authenticate(users: &Users, authorization: Option<&str>) -> Result<Caller, Problem> {
+    let expect = Expectations {
+        issuer: variable("jwt_issuer").unwrap_or_else(|| "troupe".into()),
+        audience: variable("jwt_audience").unwrap_or_else(|| "troupe-api".into()),
+        now: troupe_spin::now_ms() / 1000,
+        leeway: 30,
+    };
+    let claims = verifier::verify(authorization, &public_keys(users)?, &expect)
+        .map_err(|e| Problem::unauthorized(describe(&e)))?;
+    // Fail closed: if revocations cannot be read, nobody is let in.
+    if users.kv()?.get(&format!("{REVOKED_SESSION}{}", claims.session_id))?.is_some() {
+        return Err(Problem::unauthorized("the session has ended"));
+    }
+    let role = Role::parse(&claims.role).map_err(|_| Problem::unauthorized("the access token is invalid"))?;
+    Ok(Caller { user_id: claims.subject, role })
+}

@@ -1,0 +1,394 @@
+//! One handler per operation on `/api/v1/users`.
+
+use http::{header, HeaderValue, StatusCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use troupe_auth::{User, UserRecord, USER_COLUMNS};
+use troupe_spin::edge::{json_body, json_object, json_response, Exchange, FieldError, Patch, Problem, Response, Router};
+use troupe_spin::store::{Cache, Database, KeyValue};
+use troupe_users::{links, request_fingerprint, valid_id, Access, Caller, Cursor, ListQuery, Page};
+
+use crate::{accounts, caller, cache_ttl_ms, Users};
+
+type Ex<'a> = Exchange<'a, Users>;
+
+const BASE: &str = "/api/v1/users";
+/// Cached users: `users:user:<id>` → the user and its revision.
+const CACHE: &str = "users:user";
+/// `users:fence:<id>` → when the user last changed (Unix ms). A read that
+/// started before that does not write what it loaded into the cache, so a
+/// slow reader cannot put back a version older than a completed write.
+const FENCE: &str = "users:fence:";
+const MERGE_PATCH: &str = "application/merge-patch+json";
+
+/// Every route of the component.
+pub fn router() -> Router<Users> {
+    Router::new()
+        .get(BASE, list_users)
+        .post(BASE, create_user)
+        .get("/api/v1/users/:id", get_user)
+        .put("/api/v1/users/:id", replace_user)
+        .patch("/api/v1/users/:id", update_user)
+        .delete("/api/v1/users/:id", delete_user)
+}
+
+fn authenticate(ex: &Ex<'_>) -> Result<Caller, Problem> {
+    let caller = caller::authenticate(ex.state, ex.header(header::AUTHORIZATION))?;
+    ex.set_user(&caller.user_id);
+    Ok(caller)
+}
+
+fn grant(access: Access) -> Result<(), Problem> {
+    match access {
+        Access::Granted => Ok(()),
+        Access::Denied(why) => Err(Problem::forbidden(why)),
+    }
+}
+
+fn user_id<'a>(ex: &'a Ex<'_>) -> Result<&'a str, Problem> {
+    let id = ex.param("id")?;
+    if valid_id(id) {
+        Ok(id)
+    } else {
+        Err(Problem::invalid_field("id", "must be a user id (a UUID)"))
+    }
+}
+
+fn load(db: &dyn Database, id: &str) -> Result<Option<UserRecord>, Problem> {
+    let rows = db.query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[id.into()])?;
+    Ok(rows.first().map(|row| UserRecord::from_row(&row)).transpose()?)
+}
+
+/// Read a user through the cache. A failing cache degrades to the database.
+fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> {
+    let started = troupe_spin::now_ms();
+    let kv = match users.kv() {
+        Ok(kv) => kv,
+        Err(_) => return load(users.db()?, id),
+    };
+    let ttl = cache_ttl_ms();
+    let cache = Cache::new(kv, CACHE, ttl);
+    let now = u64::try_from(started).unwrap_or_default();
+    match cache.get::<UserRecord>(id, now) {
+        Ok(Some(record)) => return Ok(Some(record)),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("user cache unavailable, reading the database: {e}");
+            return load(users.db()?, id);
+        }
+    }
+    let record = load(users.db()?, id)?;
+    if let Some(record) = &record {
+        let fence = kv.get(&format!("{FENCE}{id}")).map(|v| v.and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok()));
+        let fresh = matches!(fence, Ok(None)) || matches!(fence, Ok(Some(changed)) if changed < started);
+        if fresh {
+            if let Err(e) = cache.put(id, record, now) {
+                eprintln!("could not cache user {id}: {e}");
+            }
+        }
+    }
+    Ok(record)
+}
+
+/// After a successful change: fence off slower readers, then cache the new
+/// version. After a deletion (`record` is `None`): fence and forget.
+fn remember(users: &Users, id: &str, record: Option<&UserRecord>) {
+    let now = troupe_spin::now_ms();
+    let outcome = users.kv().map_err(|p| p.status().to_string()).and_then(|kv| {
+        kv.set(&format!("{FENCE}{id}"), now.to_string().as_bytes()).map_err(|e| e.to_string())?;
+        let cache = Cache::new(kv, CACHE, cache_ttl_ms());
+        match record {
+            Some(record) => cache.put(id, record, u64::try_from(now).unwrap_or_default()),
+            None => cache.invalidate(id),
+        }
+        .map_err(|e| e.to_string())
+    });
+    if let Err(e) = outcome {
+        // The change is committed and cannot be undone; the cached copy, if
+        // the store still serves one, ages out with its time-to-live.
+        eprintln!("could not refresh the cached user {id}: {e}");
+    }
+}
+
+fn with_etag(mut response: Response, record: &UserRecord) -> Response {
+    if let Ok(etag) = HeaderValue::from_str(&record.etag()) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    response
+}
+
+fn user_response(status: StatusCode, record: &UserRecord) -> Result<Response, Problem> {
+    Ok(with_etag(json_response(status, &record.user)?, record))
+}
+
+/// Whether an `If-Match`/`If-None-Match` value names `etag` (or is `*`).
+fn matches_etag(header_value: &str, etag: &str) -> bool {
+    header_value.split(',').map(str::trim).any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
+}
+
+/// `GET /api/v1/users/:id` → the user, with an ETag; 304 if unchanged.
+fn get_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let caller = authenticate(ex)?;
+    let id = user_id(ex)?;
+    grant(caller.may_access(id))?;
+    let record = read_through(ex.state, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
+    if ex.header(header::IF_NONE_MATCH).is_some_and(|v| matches_etag(v, &record.etag())) {
+        let mut response = http::Response::new(Vec::new());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(with_etag(response, &record));
+    }
+    user_response(StatusCode::OK, &record)
+}
+
+#[derive(Serialize)]
+struct Meta {
+    page: u32,
+    limit: u32,
+    total: u64,
+    total_pages: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Listing {
+    data: Vec<User>,
+    meta: Meta,
+}
+
+/// `GET /api/v1/users` (administrators) → a page of users.
+fn list_users(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let caller = authenticate(ex)?;
+    grant(caller.may_manage_users())?;
+    let query = ListQuery::parse(&ex.query()).map_err(|errors| {
+        Problem::invalid(errors.into_iter().map(|(field, message)| FieldError::new(field, message)).collect())
+    })?;
+    let db = ex.state.db()?;
+    let (count_sql, count_params) = query.count_sql();
+    let total = db.query(&count_sql, &count_params)?.first().map(|row| row.get::<i64>("total")).transpose()?.unwrap_or(0);
+    let total = u64::try_from(total).unwrap_or_default();
+    let (page_sql, page_params) = query.page_sql();
+    let rows = db.query(&page_sql, &page_params)?;
+    let mut data = Vec::with_capacity(rows.len());
+    let mut next_cursor = None;
+    for (index, row) in rows.iter().enumerate() {
+        if index == query.limit as usize {
+            break;
+        }
+        let record = UserRecord::from_row(&row)?;
+        if query.after.is_some() && index + 1 == query.limit as usize && rows.len() > query.limit as usize {
+            let value = match row.get::<i64>("sort_value") {
+                Ok(number) if matches!(query.sort, troupe_users::SortKey::CreatedAt) => Value::from(number),
+                _ => Value::from(row.get::<String>("sort_value")?),
+            };
+            next_cursor = Some(Cursor { value, id: record.user.id.clone() }.encode());
+        }
+        data.push(record.user);
+    }
+    let page = Page { total, next_cursor: next_cursor.clone() };
+    let listing = Listing {
+        data,
+        meta: Meta {
+            page: if query.after.is_some() { 0 } else { query.page },
+            limit: query.limit,
+            total,
+            total_pages: total.div_ceil(u64::from(query.limit)),
+            next_cursor,
+        },
+    };
+    let mut response = json_response(StatusCode::OK, &listing)?;
+    if let Ok(link) = HeaderValue::from_str(&links(BASE, &query, &page)) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+/// A valid `Idempotency-Key`: 1–255 visible ASCII characters.
+fn idempotency_key(ex: &Ex<'_>) -> Result<Option<String>, Problem> {
+    match ex.request.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => match value.to_str() {
+            Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(key.to_owned())),
+            _ => Err(Problem::invalid_field("Idempotency-Key", "must be 1–255 visible ASCII characters")),
+        },
+    }
+}
+
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// A stored answer to a request made with an idempotency key.
+enum Remembered {
+    /// Nothing stored: this request goes ahead (and is now recorded).
+    Proceed,
+    /// The first request's answer, to replay.
+    Replay(Response),
+}
+
+fn claim_key(db: &dyn Database, caller: &str, key: &str, fingerprint: &str) -> Result<Remembered, Problem> {
+    let now = troupe_spin::now_ms();
+    db.execute(
+        "DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2 AND created_at <= $3",
+        &[caller.into(), key.into(), (now - IDEMPOTENCY_WINDOW_MS).into()],
+    )?;
+    let claimed = db.query(
+        "INSERT INTO idempotency_keys (caller_id, key, fingerprint, status, created_at) VALUES ($1, $2, $3, 0, $4) \
+         ON CONFLICT (caller_id, key) DO NOTHING RETURNING key",
+        &[caller.into(), key.into(), fingerprint.into(), now.into()],
+    )?;
+    if !claimed.is_empty() {
+        return Ok(Remembered::Proceed);
+    }
+    let rows = db.query(
+        "SELECT fingerprint, status, location, body FROM idempotency_keys WHERE caller_id = $1 AND key = $2",
+        &[caller.into(), key.into()],
+    )?;
+    let row = rows.first().ok_or_else(|| Problem::conflict("the idempotency key is being released; retry"))?;
+    if row.get::<String>("fingerprint")? != fingerprint {
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+            .detail("this Idempotency-Key was used with a different request"));
+    }
+    let status = row.get::<i64>("status")?;
+    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok());
+    match status {
+        Some(status) if status.is_success() => {
+            let body: String = row.get::<Option<String>>("body")?.unwrap_or_default();
+            let mut response = http::Response::new(body.into_bytes());
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Some(location) = row.get::<Option<String>>("location")?.and_then(|l| HeaderValue::from_str(&l).ok()) {
+                headers.insert(header::LOCATION, location);
+            }
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(Remembered::Replay(response))
+        }
+        _ => Err(Problem::conflict("a request with this Idempotency-Key is still being processed")),
+    }
+}
+
+/// `POST /api/v1/users` (administrators) `{email, name, password, role}` → 201.
+fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let caller = authenticate(ex)?;
+    grant(caller.may_manage_users())?;
+    let body = json_object(ex.request, &[])?;
+    let key = idempotency_key(ex)?;
+    let db = ex.state.db()?;
+    if let Some(key) = &key {
+        let fingerprint = request_fingerprint("POST", BASE, ex.request.body());
+        if let Remembered::Replay(response) = claim_key(db, &caller.user_id, key, &fingerprint)? {
+            return Ok(response);
+        }
+    }
+    let created = accounts::create(&Value::Object(body));
+    let release = |db: &dyn Database, key: &str| {
+        db.execute("DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2", &[caller.user_id.as_str().into(), key.into()])
+    };
+    let record = match created {
+        Ok(record) => record,
+        Err(problem) => {
+            if let Some(key) = &key {
+                // The request failed: free the key so that a corrected retry
+                // can use it.
+                release(db, key)?;
+            }
+            return Err(problem);
+        }
+    };
+    let location = format!("{BASE}/{}", record.user.id);
+    let mut response = user_response(StatusCode::CREATED, &record)?;
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if let Some(key) = &key {
+        let body = String::from_utf8_lossy(response.body()).into_owned();
+        db.execute(
+            "UPDATE idempotency_keys SET status = 201, location = $3, body = $4 WHERE caller_id = $1 AND key = $2",
+            &[caller.user_id.as_str().into(), key.as_str().into(), location.into(), body.into()],
+        )?;
+    }
+    remember(ex.state, &record.user.id, Some(&record));
+    Ok(response)
+}
+
+/// The current version of user `id` for a change: 404 if absent, 412 if the
+/// request's `If-Match` names another version. Returns the record and the
+/// revision the change must apply to (0 without `If-Match`).
+fn current_for_change(ex: &Ex<'_>, id: &str) -> Result<(UserRecord, i64), Problem> {
+    let record = load(ex.state.db()?, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
+    match ex.header(header::IF_MATCH) {
+        None => Ok((record, 0)),
+        Some(value) if matches_etag(value, &record.etag()) => {
+            let revision = record.revision;
+            Ok((record, revision))
+        }
+        Some(_) => Err(Problem::new(StatusCode::PRECONDITION_FAILED).detail("the user has changed since the given ETag")),
+    }
+}
+
+fn change(ex: &Ex<'_>, caller: &Caller, id: &str, changes: Map<String, Value>, current: &UserRecord, revision: i64) -> Result<Response, Problem> {
+    if let Some(role) = changes.get("role").and_then(Value::as_str) {
+        if let Ok(role) = troupe_auth::Role::parse(role) {
+            grant(caller.may_set_role(current.user.role, role))?;
+        }
+    }
+    let record = accounts::update(id, changes, revision)?;
+    remember(ex.state, id, Some(&record));
+    user_response(StatusCode::OK, &record)
+}
+
+/// `PUT /api/v1/users/:id` `{email, name, role}`: replace the editable
+/// representation; every field is required.
+fn replace_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let caller = authenticate(ex)?;
+    let id = user_id(ex)?;
+    grant(caller.may_access(id))?;
+    let mut fields = json_body(ex.request, &[])?;
+    let email: Option<String> = fields.required("email");
+    let name: Option<String> = fields.required("name");
+    let role: Option<String> = fields.required("role");
+    fields.finish()?;
+    let (current, revision) = current_for_change(ex, id)?;
+    let mut changes = Map::new();
+    changes.insert("email".into(), email.into());
+    changes.insert("name".into(), name.into());
+    changes.insert("role".into(), role.into());
+    change(ex, &caller, id, changes, &current, revision)
+}
+
+/// `PATCH /api/v1/users/:id` (JSON Merge Patch) `{email?, name?, role?}`.
+fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let caller = authenticate(ex)?;
+    let id = user_id(ex)?;
+    grant(caller.may_access(id))?;
+    let mut fields = json_body(ex.request, &[MERGE_PATCH])?;
+    let mut changes = Map::new();
+    for name in ["email", "name", "role"] {
+        match fields.patch::<String>(name) {
+            Patch::Absent => {}
+            Patch::Null => fields.invalid(name, "cannot be removed"),
+            Patch::Set(value) => {
+                changes.insert(name.into(), value.into());
+            }
+        }
+    }
+    fields.finish()?;
+    let (current, revision) = current_for_change(ex, id)?;
+    if changes.is_empty() {
+        return user_response(StatusCode::OK, &current);
+    }
+    change(ex, &caller, id, changes, &current, revision)
+}
+
+/// `DELETE /api/v1/users/:id` → 204; sessions revoked, cached copies gone.
+fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let caller = authenticate(ex)?;
+    let id = user_id(ex)?;
+    grant(caller.may_access(id))?;
+    let (_, revision) = current_for_change(ex, id)?;
+    accounts::delete(id, revision)?;
+    remember(ex.state, id, None);
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}

@@ -1,0 +1,221 @@
+//! Loading and serving whole applications through the public API.
+//!
+//! The tests that need a real component use Troupe's `health.wasm`
+//! (`cargo build --target wasm32-wasip2 --release -p health`); when it has
+//! not been built they say so and stop, since this crate does not build
+//! components itself.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::{Path, PathBuf},
+};
+
+use troupe_host::{testing, App, HostConfig};
+
+fn health_wasm() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/wasm32-wasip2/release/health.wasm");
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("skipping: {} has not been built", path.display());
+        None
+    }
+}
+
+/// Writes `spin.toml` (and nothing else) into a fresh directory.
+fn app_dir(manifest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("spin.toml"), manifest).expect("write manifest");
+    dir
+}
+
+/// A minimal HTTP/1.1 GET; returns the status code and the body.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn health_manifest(wasm: &Path) -> String {
+    format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "probe"
+version = "1.2.3"
+[variables]
+database_url = {{ default = "" }}
+[[trigger.http]]
+route = "/health"
+component = "health"
+[[trigger.http]]
+route = "/health/ready"
+component = "health"
+[[trigger.http]]
+route = {{ private = true }}
+component = "hidden"
+[component.health]
+source = {wasm:?}
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+[component.health.variables]
+database_url = "{{{{ database_url }}}}"
+[component.hidden]
+source = {wasm:?}
+"#
+    )
+}
+
+#[test]
+fn health_component_answers_on_its_route() {
+    let Some(wasm) = health_wasm() else { return };
+    let dir = app_dir(&health_manifest(&wasm));
+    let app = testing::spawn(HostConfig::new(dir.path().join("spin.toml"))).expect("app starts");
+    let (status, body) = get(app.addr, "/health");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\""), "{body}");
+}
+
+#[test]
+fn private_route_is_not_reachable_from_outside() {
+    let Some(wasm) = health_wasm() else { return };
+    let dir = app_dir(&health_manifest(&wasm));
+    let app = testing::spawn(HostConfig::new(dir.path().join("spin.toml"))).expect("app starts");
+    // `hidden` has only a private route: nothing outside reaches it.
+    assert_eq!(get(app.addr, "/hidden").0, 404);
+    assert_eq!(get(app.addr, "/").0, 404);
+}
+
+#[test]
+fn unmatched_path_is_an_empty_404_and_well_known_endpoints_are_the_hosts() {
+    let Some(wasm) = health_wasm() else { return };
+    let dir = app_dir(&health_manifest(&wasm));
+    let app = testing::spawn(HostConfig::new(dir.path().join("spin.toml"))).expect("app starts");
+    assert_eq!(get(app.addr, "/nothing/here"), (404, String::new()));
+    assert_eq!(
+        get(app.addr, "/.well-known/spin/health"),
+        (200, "OK".into())
+    );
+    let (status, info) = get(app.addr, "/.well-known/spin/info");
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_str(&info).expect("json");
+    assert_eq!(
+        info,
+        serde_json::json!({ "name": "probe", "version": "1.2.3" })
+    );
+    assert_eq!(get(app.addr, "/.well-known/spin/other").0, 404);
+}
+
+#[test]
+fn default_stores_live_in_the_state_dir_under_spins_file_names() {
+    let Some(wasm) = health_wasm() else { return };
+    let dir = app_dir(&health_manifest(&wasm));
+    let state = dir.path().join(".spin");
+    let mut config = HostConfig::new(dir.path().join("spin.toml"));
+    config.state_dir = Some(state.clone());
+    let app = testing::spawn(config).expect("app starts");
+    let (status, body) = get(app.addr, "/health/ready");
+    assert_eq!(status, 200, "{body}");
+    assert!(state.join("sqlite_key_value.db").is_file());
+    assert!(state.join("sqlite_db.db").is_file());
+}
+
+#[test]
+fn component_output_is_appended_to_the_log_file_with_its_id() {
+    let Some(wasm) = health_wasm() else { return };
+    let dir = app_dir(&health_manifest(&wasm));
+    let log = dir.path().join("host.log");
+    let mut config = HostConfig::new(dir.path().join("spin.toml"));
+    config.log_file = Some(log.clone());
+    let app = testing::spawn(config).expect("app starts");
+    get(app.addr, "/health");
+    drop(app);
+    let text = std::fs::read_to_string(&log).expect("log file");
+    assert!(text.lines().any(|l| l.starts_with("[health] ")), "{text}");
+}
+
+/// A component whose only import is an interface troupe-host does not serve.
+fn component_importing_llm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+            (import "fermyon:spin/llm@2.0.0" (instance (export "probe" (func))))
+        )"#,
+    )
+    .expect("valid component text")
+}
+
+fn load_error(manifest: &str, files: &[(&str, &[u8])]) -> String {
+    let dir = app_dir(manifest);
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).expect("write file");
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    match runtime.block_on(App::load(HostConfig::new(dir.path().join("spin.toml")))) {
+        Ok(_) => panic!("the application loaded"),
+        Err(e) => {
+            let message = format!("{e:#}");
+            eprintln!("load error: {message}");
+            message
+        }
+    }
+}
+
+const ONE_COMPONENT: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "probe"
+[[trigger.http]]
+route = "/..."
+component = "ai"
+[component.ai]
+source = "ai.wasm"
+"#;
+
+#[test]
+fn unsupported_spin_import_fails_the_load_naming_import_and_component() {
+    let message = load_error(ONE_COMPONENT, &[("ai.wasm", &component_importing_llm())]);
+    assert!(message.contains("component `ai`"), "{message}");
+    assert!(message.contains("fermyon:spin/llm@2.0.0"), "{message}");
+}
+
+#[test]
+fn component_without_incoming_handler_is_refused_at_load() {
+    let empty = wat::parse_str("(component)").expect("valid component text");
+    let message = load_error(ONE_COMPONENT, &[("ai.wasm", &empty)]);
+    assert!(message.contains("component `ai`"), "{message}");
+    assert!(message.contains("wasi:http/incoming-handler"), "{message}");
+}
+
+#[test]
+fn required_variable_without_value_fails_the_load() {
+    let manifest =
+        format!("{ONE_COMPONENT}\n[variables]\ntroupe_never_set = {{ required = true }}\n");
+    let message = load_error(&manifest, &[]);
+    assert!(message.contains("troupe_never_set"), "{message}");
+}
+
+#[test]
+fn missing_source_file_fails_the_load_naming_the_component() {
+    let message = load_error(ONE_COMPONENT, &[]);
+    assert!(
+        message.contains("component `ai`") && message.contains("ai.wasm"),
+        "{message}"
+    );
+}

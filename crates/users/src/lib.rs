@@ -1,0 +1,58 @@
+//! The rules of Troupe's user resource, free of any runtime.
+//!
+//! * [`ListQuery`] parses `GET /api/v1/users` query strings (every error at
+//!   once) and builds the SQL for a page, by offset or by keyset cursor.
+//! * [`links`] builds the RFC 8288 `Link` header of a page.
+//! * [`Access`] decides who may read or change which user.
+//! * [`request_fingerprint`] identifies a request body for idempotency keys.
+
+mod access;
+mod list;
+
+pub use access::{Access, Caller};
+pub use list::{links, Cursor, ListQuery, Page, SortKey};
+
+use sha2::{Digest, Sha256};
+
+/// Whether `id` is a well-formed user id (a UUID, as ids are UUIDv7).
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 36 && uuid::Uuid::try_parse(id).is_ok()
+}
+
+/// The fingerprint of a request for idempotency: method, path and the body
+/// as JSON (so that key order and whitespace do not matter).
+pub fn request_fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .map(|json| json.to_string().into_bytes())
+        .unwrap_or_else(|_| body.to_vec());
+    let digest = Sha256::new()
+        .chain_update(method.as_bytes())
+        .chain_update([0])
+        .chain_update(path.as_bytes())
+        .chain_update([0])
+        .chain_update(&canonical)
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuids() {
+        assert!(valid_id("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59"));
+        for bad in ["", "42", "0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5", "0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5z", "'; DROP TABLE users; --"] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_ignore_json_formatting_but_not_content() {
+        let a = request_fingerprint("POST", "/u", br#"{"a":1,"b":2}"#);
+        assert_eq!(a, request_fingerprint("POST", "/u", b"{ \"b\": 2, \"a\": 1 }"));
+        assert_ne!(a, request_fingerprint("POST", "/u", br#"{"a":1,"b":3}"#));
+        assert_ne!(a, request_fingerprint("PUT", "/u", br#"{"a":1,"b":2}"#));
+        assert_eq!(request_fingerprint("POST", "/u", b"not json").len(), 64);
+    }
+}

@@ -1,0 +1,367 @@
+//! `GET /api/v1/users`: query parsing, SQL for a page, and `Link` headers.
+//!
+//! Two ways to page: by number (`page`, with `total` and `total_pages`) and,
+//! for deep pages, by key (`after`, an opaque cursor naming the last row
+//! seen), which costs one index seek however deep it goes.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use troupe_auth::{Role, USER_COLUMNS};
+use troupe_store::Value;
+
+/// A column users can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Creation time (the default, newest first).
+    CreatedAt,
+    /// Email, case-insensitively.
+    Email,
+    /// Name, case-insensitively.
+    Name,
+}
+
+impl SortKey {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "created_at" => Some(SortKey::CreatedAt),
+            "email" => Some(SortKey::Email),
+            "name" => Some(SortKey::Name),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SortKey::CreatedAt => "created_at",
+            SortKey::Email => "email",
+            SortKey::Name => "name",
+        }
+    }
+
+    /// The indexed column (see the `users_*` indexes of migration 0001).
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::CreatedAt => "created_at",
+            SortKey::Email => "email_key",
+            SortKey::Name => "name_key",
+        }
+    }
+}
+
+/// The position after which a keyset page starts: the sort value and id of
+/// the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The sort column's value (integer for times, text otherwise).
+    pub value: serde_json::Value,
+    /// The row's id (the tie-breaker).
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque form clients pass back.
+    pub fn encode(&self) -> String {
+        B64.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let cursor: Cursor = serde_json::from_slice(&B64.decode(text).ok()?).ok()?;
+        (cursor.value.is_string() || cursor.value.is_i64()).then_some(cursor)
+    }
+
+    fn bind(&self) -> Value {
+        match &self.value {
+            serde_json::Value::Number(n) => n.as_i64().map_or(Value::Null, Value::Integer),
+            other => Value::Text(other.as_str().unwrap_or_default().to_owned()),
+        }
+    }
+}
+
+/// A validated list query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// 1-based page number (offset paging).
+    pub page: u32,
+    /// Rows per page, 1–100.
+    pub limit: u32,
+    /// Case-insensitive substring of the email or name.
+    pub q: Option<String>,
+    /// Only users with this role.
+    pub role: Option<Role>,
+    /// Sort column.
+    pub sort: SortKey,
+    /// Descending order.
+    pub descending: bool,
+    /// Keyset cursor: rows after this one.
+    pub after: Option<Cursor>,
+}
+
+const KNOWN: [&str; 6] = ["page", "limit", "q", "role", "sort", "after"];
+
+impl ListQuery {
+    /// Parse the query string's pairs, reporting every invalid parameter as
+    /// `(name, message)`.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, Vec<(String, String)>> {
+        let mut errors = Vec::new();
+        let mut query =
+            ListQuery { page: 1, limit: 20, q: None, role: None, sort: SortKey::CreatedAt, descending: true, after: None };
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, value) in pairs {
+            let mut fail = |message: &str| errors.push((name.clone(), message.to_owned()));
+            if !KNOWN.contains(&name.as_str()) {
+                fail("is not a known parameter (page, limit, q, role, sort, after)");
+                continue;
+            }
+            if seen.contains(&name.as_str()) {
+                fail("is given more than once");
+                continue;
+            }
+            seen.push(name);
+            match name.as_str() {
+                "page" => match value.parse::<u32>() {
+                    Ok(page) if page >= 1 => query.page = page,
+                    _ => fail("must be a whole number of at least 1"),
+                },
+                "limit" => match value.parse::<u32>() {
+                    Ok(limit) if (1..=100).contains(&limit) => query.limit = limit,
+                    _ => fail("must be a whole number from 1 to 100"),
+                },
+                "q" => match value.chars().count() {
+                    0 => {}
+                    1..=100 => query.q = Some(value.to_lowercase()),
+                    _ => fail("must be at most 100 characters"),
+                },
+                "role" => match Role::parse(value) {
+                    Ok(role) => query.role = Some(role),
+                    Err(e) => fail(&e.0),
+                },
+                "sort" => {
+                    let (descending, key) = match value.strip_prefix('-') {
+                        Some(key) => (true, key),
+                        None => (false, value.as_str()),
+                    };
+                    match SortKey::parse(key) {
+                        Some(key) => {
+                            query.sort = key;
+                            query.descending = descending;
+                        }
+                        None => fail("must be created_at, email or name, with a leading - for descending order"),
+                    }
+                }
+                _ => match Cursor::decode(value) {
+                    Some(cursor) => query.after = Some(cursor),
+                    None => fail("is not a cursor this API returned"),
+                },
+            }
+        }
+        if query.after.is_some() && seen.contains(&"page") {
+            errors.push(("after".into(), "cannot be combined with page".into()));
+        }
+        if errors.is_empty() {
+            Ok(query)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn filters(&self, params: &mut Vec<Value>) -> Vec<String> {
+        let mut clauses = Vec::new();
+        if let Some(role) = self.role {
+            params.push(role.as_str().into());
+            clauses.push(format!("role = ${}", params.len()));
+        }
+        if let Some(q) = &self.q {
+            // The search text is data, bound as a parameter; LIKE's own
+            // wildcards in it are escaped so that they match literally.
+            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            params.push(format!("%{escaped}%").into());
+            let n = params.len();
+            clauses.push(format!("(email_key LIKE ${n} ESCAPE '\\' OR name_key LIKE ${n} ESCAPE '\\')"));
+        }
+        clauses
+    }
+
+    fn where_clause(clauses: &[String]) -> String {
+        if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        }
+    }
+
+    /// `SELECT COUNT(*) AS total …` for the filters.
+    pub fn count_sql(&self) -> (String, Vec<Value>) {
+        let mut params = Vec::new();
+        let clauses = self.filters(&mut params);
+        (format!("SELECT COUNT(*) AS total FROM users{}", Self::where_clause(&clauses)), params)
+    }
+
+    /// The `SELECT` of this page's rows (one more than `limit` in keyset
+    /// mode, to learn whether a next page exists), with the sort value as
+    /// `sort_value`.
+    pub fn page_sql(&self) -> (String, Vec<Value>) {
+        let mut params = Vec::new();
+        let mut clauses = self.filters(&mut params);
+        let column = self.sort.column();
+        let (dir, cmp) = if self.descending { ("DESC", "<") } else { ("ASC", ">") };
+        let fetch = match &self.after {
+            Some(cursor) => {
+                params.push(cursor.bind());
+                let v = params.len();
+                params.push(cursor.id.clone().into());
+                let id = params.len();
+                clauses.push(format!("({column} {cmp} ${v} OR ({column} = ${v} AND id {cmp} ${id}))"));
+                self.limit + 1
+            }
+            None => self.limit,
+        };
+        params.push(i64::from(fetch).into());
+        let limit = params.len();
+        let offset = if self.after.is_some() { 0 } else { i64::from(self.page - 1) * i64::from(self.limit) };
+        params.push(offset.into());
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, {column} AS sort_value FROM users{} ORDER BY {column} {dir}, id {dir} LIMIT ${limit} OFFSET ${}",
+            Self::where_clause(&clauses),
+            params.len()
+        );
+        (sql, params)
+    }
+
+    /// The query string for `page` (or for a cursor), keeping the filters.
+    fn query_string(&self, page: Option<u32>, after: Option<&str>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(page) = page {
+            query.append_pair("page", &page.to_string());
+        }
+        query.append_pair("limit", &self.limit.to_string());
+        if let Some(q) = &self.q {
+            query.append_pair("q", q);
+        }
+        if let Some(role) = self.role {
+            query.append_pair("role", role.as_str());
+        }
+        let sort = format!("{}{}", if self.descending { "-" } else { "" }, self.sort.name());
+        query.append_pair("sort", &sort);
+        if let Some(after) = after {
+            query.append_pair("after", after);
+        }
+        query.finish()
+    }
+}
+
+/// What a page turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Rows matching the filters.
+    pub total: u64,
+    /// The cursor of the next keyset page, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// The RFC 8288 `Link` header of a page at `path`.
+pub fn links(path: &str, query: &ListQuery, page: &Page) -> String {
+    let link = |rel: &str, qs: String| format!("<{path}?{qs}>; rel=\"{rel}\"");
+    let last = u32::try_from(page.total.div_ceil(u64::from(query.limit))).unwrap_or(u32::MAX).max(1);
+    let mut parts = vec![link("first", query.query_string(Some(1), None))];
+    if query.after.is_some() {
+        if let Some(next) = &page.next_cursor {
+            parts.push(link("next", query.query_string(None, Some(next))));
+        }
+    } else {
+        if query.page > 1 {
+            parts.push(link("prev", query.query_string(Some((query.page - 1).min(last)), None)));
+        }
+        if query.page < last {
+            parts.push(link("next", query.query_string(Some(query.page + 1), None)));
+        }
+    }
+    parts.push(link("last", query.query_string(Some(last), None)));
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    }
+
+    fn parse(query: &str) -> Result<ListQuery, Vec<(String, String)>> {
+        ListQuery::parse(&pairs(query))
+    }
+
+    fn bad_fields(query: &str) -> Vec<String> {
+        parse(query).expect_err("invalid").into_iter().map(|(field, _)| field).collect()
+    }
+
+    #[test]
+    fn defaults_are_page_1_of_20_newest_first() {
+        let query = parse("").expect("valid");
+        assert_eq!((query.page, query.limit, query.sort, query.descending), (1, 20, SortKey::CreatedAt, true));
+    }
+
+    #[test]
+    fn out_of_range_unknown_and_repeated_parameters_are_each_reported() {
+        assert_eq!(bad_fields("limit=0"), ["limit"]);
+        assert_eq!(bad_fields("limit=1000"), ["limit"]);
+        assert_eq!(bad_fields("page=-1"), ["page"]);
+        assert_eq!(bad_fields("page=0&limit=x&sort=password&role=root&x=1"), ["page", "limit", "sort", "role", "x"]);
+        assert_eq!(bad_fields("page=1&page=2"), ["page"]);
+        assert_eq!(bad_fields("after=garbage"), ["after"]);
+        assert_eq!(bad_fields(&format!("q={}", "a".repeat(101))), ["q"]);
+        let cursor = Cursor { value: 5.into(), id: "x".into() }.encode();
+        assert_eq!(bad_fields(&format!("page=2&after={cursor}")), ["after"]);
+    }
+
+    #[test]
+    fn filters_and_sorting_become_bound_parameters() {
+        let query = parse("q=50%25_off&role=admin&sort=email&limit=10&page=3").expect("valid");
+        let (sql, params) = query.page_sql();
+        assert!(sql.contains("WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')"), "{sql}");
+        assert!(sql.ends_with("ORDER BY email_key ASC, id ASC LIMIT $3 OFFSET $4"), "{sql}");
+        assert_eq!(params, vec![Value::from("admin"), Value::from("%50\\%\\_off%"), Value::Integer(10), Value::Integer(20)]);
+        let (count, params) = query.count_sql();
+        assert_eq!(count, "SELECT COUNT(*) AS total FROM users WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')");
+        assert_eq!(params.len(), 2);
+    }
+
+    #[test]
+    fn sql_metacharacters_in_the_search_are_plain_data() {
+        let query = parse("q=%27%3B%20DROP%20TABLE%20users%3B%20--").expect("valid");
+        let (sql, params) = query.page_sql();
+        assert!(!sql.contains("DROP"));
+        assert_eq!(params[0], Value::from("%'; drop table users; --%"));
+    }
+
+    #[test]
+    fn a_cursor_pages_by_key_in_the_sort_direction() {
+        let cursor = Cursor { value: 1_700_000_000_000i64.into(), id: "0190".into() };
+        let query = parse(&format!("after={}&limit=5", cursor.encode())).expect("valid");
+        assert_eq!(query.after.as_ref(), Some(&cursor));
+        let (sql, params) = query.page_sql();
+        assert!(sql.contains("WHERE (created_at < $1 OR (created_at = $1 AND id < $2))"), "{sql}");
+        assert_eq!(params, vec![Value::Integer(1_700_000_000_000), Value::from("0190"), Value::Integer(6), Value::Integer(0)]);
+        let ascending = parse(&format!("after={}&sort=name", Cursor { value: "ann".into(), id: "1".into() }.encode())).expect("valid");
+        assert!(ascending.page_sql().0.contains("(name_key > $1 OR (name_key = $1 AND id > $2))"));
+    }
+
+    #[test]
+    fn links_name_first_prev_next_and_last_pages() {
+        let query = parse("page=2&limit=10&q=a%20b").expect("valid");
+        let header = links("/api/v1/users", &query, &Page { total: 35, next_cursor: None });
+        assert_eq!(
+            header,
+            "</api/v1/users?page=1&limit=10&q=a+b&sort=-created_at>; rel=\"first\", \
+             </api/v1/users?page=1&limit=10&q=a+b&sort=-created_at>; rel=\"prev\", \
+             </api/v1/users?page=3&limit=10&q=a+b&sort=-created_at>; rel=\"next\", \
+             </api/v1/users?page=4&limit=10&q=a+b&sort=-created_at>; rel=\"last\""
+        );
+        let empty = links("/u", &parse("").expect("valid"), &Page { total: 0, next_cursor: None });
+        assert_eq!(empty, "</u?page=1&limit=20&sort=-created_at>; rel=\"first\", </u?page=1&limit=20&sort=-created_at>; rel=\"last\"");
+        let keyset = parse(&format!("after={}", Cursor { value: 1.into(), id: "a".into() }.encode())).expect("valid");
+        let next = links("/u", &keyset, &Page { total: 50, next_cursor: Some("CUR".into()) });
+        assert!(next.contains("</u?limit=20&sort=-created_at&after=CUR>; rel=\"next\""), "{next}");
+    }
+}
