@@ -83,7 +83,7 @@ pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         sets.push(format!("role = ${}", params.len()));
     }
     let sql = format!(
-        "UPDATE users SET {} WHERE id = $1 AND ($2 = 0 OR revision = $2) RETURNING {USER_COLUMNS}",
+        "UPDATE users SET {} WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING {USER_COLUMNS}",
         sets.join(", ")
     );
     let db = ex.state.db()?;
@@ -123,7 +123,7 @@ pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         // sessions, and their ids are needed to publish the revocations.
         let sessions = store::revoke_user_sessions(tx, id, None, "user deleted", now)?;
         let deleted = tx.query(
-            "DELETE FROM users WHERE id = $1 AND ($2 = 0 OR revision = $2) RETURNING id",
+            "DELETE FROM users WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING id",
             &[id.into(), if_revision.into()],
         )?;
         if deleted.is_empty() {

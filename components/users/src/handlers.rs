@@ -177,7 +177,7 @@ fn list_users(ex: &Ex<'_>) -> Result<Response, Problem> {
             break;
         }
         let record = UserRecord::from_row(&row)?;
-        if query.after.is_some() && index + 1 == query.limit as usize && rows.len() > query.limit as usize {
+        if index + 1 == query.limit as usize && rows.len() > query.limit as usize {
             let value = match row.get::<i64>("sort_value") {
                 Ok(number) if matches!(query.sort, troupe_users::SortKey::CreatedAt) => Value::from(number),
                 _ => Value::from(row.get::<String>("sort_value")?),

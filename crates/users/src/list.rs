@@ -197,26 +197,23 @@ impl ListQuery {
         (format!("SELECT COUNT(*) AS total FROM users{}", Self::where_clause(&clauses)), params)
     }
 
-    /// The `SELECT` of this page's rows (one more than `limit` in keyset
-    /// mode, to learn whether a next page exists), with the sort value as
-    /// `sort_value`.
+    /// The `SELECT` of this page's rows plus one (to learn whether a next
+    /// page exists), with the sort value as `sort_value`.
     pub fn page_sql(&self) -> (String, Vec<Value>) {
         let mut params = Vec::new();
         let mut clauses = self.filters(&mut params);
         let column = self.sort.column();
         let (dir, cmp) = if self.descending { ("DESC", "<") } else { ("ASC", ">") };
-        let fetch = match &self.after {
-            Some(cursor) => {
-                params.push(cursor.bind());
-                let v = params.len();
-                params.push(cursor.id.clone().into());
-                let id = params.len();
-                clauses.push(format!("({column} {cmp} ${v} OR ({column} = ${v} AND id {cmp} ${id}))"));
-                self.limit + 1
-            }
-            None => self.limit,
-        };
-        params.push(i64::from(fetch).into());
+        if let Some(cursor) = &self.after {
+            params.push(cursor.bind());
+            let v = params.len();
+            params.push(cursor.id.clone().into());
+            let id = params.len();
+            clauses.push(format!("({column} {cmp} ${v} OR ({column} = ${v} AND id {cmp} ${id}))"));
+        }
+        // One row more than the page: whether it comes back tells whether a
+        // next page exists, and the page's last row gives its cursor.
+        params.push(i64::from(self.limit + 1).into());
         let limit = params.len();
         let offset = if self.after.is_some() { 0 } else { i64::from(self.page - 1) * i64::from(self.limit) };
         params.push(offset.into());
@@ -321,7 +318,7 @@ mod tests {
         let (sql, params) = query.page_sql();
         assert!(sql.contains("WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')"), "{sql}");
         assert!(sql.ends_with("ORDER BY email_key ASC, id ASC LIMIT $3 OFFSET $4"), "{sql}");
-        assert_eq!(params, vec![Value::from("admin"), Value::from("%50\\%\\_off%"), Value::Integer(10), Value::Integer(20)]);
+        assert_eq!(params, vec![Value::from("admin"), Value::from("%50\\%\\_off%"), Value::Integer(11), Value::Integer(20)]);
         let (count, params) = query.count_sql();
         assert_eq!(count, "SELECT COUNT(*) AS total FROM users WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')");
         assert_eq!(params.len(), 2);
