@@ -57,6 +57,7 @@ bench_start_host() {
     local name="$1" state_dir="$2"
     shift 2
     local log="$BENCH_TMP/$name.log" deadline=$((SECONDS + 300))
+    : >"$log"
     target/release/troupe-host up --from spin.toml --listen 127.0.0.1:0 \
         --state-dir "$state_dir" "$@" >"$log" 2>&1 &
     BENCH_PIDS+=("$!")
