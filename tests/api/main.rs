@@ -4,5 +4,7 @@
 //! Run through the README's test command, which builds the components first.
 
 mod auth;
+mod docs;
+mod edge;
 mod health;
 mod users;

@@ -4,17 +4,19 @@
 //! component's [`Router`] the way tower layers wrap an axum router: it assigns
 //! the request id, runs the matching handler, turns every [`Problem`] into an
 //! `application/problem+json` answer (RFC 9457), and writes one JSON access-log
-//! line. Handlers see only their own operation.
+//! line, and answers CORS preflights. Handlers see only their own operation.
 //!
 //! Everything here is plain Rust over the `http` crate's types, so it is
 //! tested natively; the Spin-specific glue lives in `troupe-spin`.
 
 mod body;
+mod cors;
 mod problem;
 mod router;
 mod serve;
 
 pub use body::{json_body, json_object, json_response, too_large, Fields, Patch, BODY_LIMIT};
+pub use cors::CorsPolicy;
 pub use problem::{FieldError, Problem};
 pub use router::{Handler, Params, Router};
 pub use serve::{request_id, serve, Exchange, Oversized, REQUEST_ID};

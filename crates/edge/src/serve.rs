@@ -6,7 +6,7 @@ use std::time::Instant;
 use http::{HeaderName, HeaderValue, Method};
 use serde::Serialize;
 
-use crate::{Params, Problem, Request, Response, Router};
+use crate::{CorsPolicy, Params, Problem, Request, Response, Router};
 
 /// A request extension set by the transport when the body exceeded
 /// [`crate::BODY_LIMIT`] and was not read: the edge answers 413.
@@ -127,14 +127,21 @@ pub fn serve<S>(
     request_id: &str,
     state: &S,
     now_rfc3339: impl FnOnce() -> String,
+    cors: impl Fn() -> CorsPolicy,
 ) -> Response {
     let started = Instant::now();
+    let path = request.uri().path();
     let resolved = match request.extensions().get::<Oversized>() {
         Some(Oversized) => Err(crate::too_large()),
-        None => router.resolve(request.method(), request.uri().path()),
+        None if request.method() == Method::OPTIONS => match router.allowed(path).as_slice() {
+            [] => Err(Problem::not_found("no such resource")),
+            allowed => Ok(Err(crate::cors::preflight(request, allowed, &cors))),
+        },
+        None => router.resolve(request.method(), path).map(Ok),
     };
     let (outcome, route, user) = match resolved {
-        Ok((handler, route, params)) => {
+        Ok(Err(preflight)) => (Ok(preflight), "", None),
+        Ok(Ok((handler, route, params))) => {
             let exchange =
                 Exchange { request, params, state, request_id, user: RefCell::new(None) };
             let outcome = handler(&exchange);
@@ -151,6 +158,9 @@ pub fn serve<S>(
     };
     if request.method() == Method::HEAD {
         response.body_mut().clear();
+    }
+    if request.method() != Method::OPTIONS {
+        crate::cors::decorate(request, &mut response, &cors);
     }
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -209,19 +219,19 @@ mod tests {
     #[test]
     fn handlers_see_params_query_and_state_and_responses_carry_the_request_id() {
         let router = Router::new().get("/things/:id", whoami).get("/broken", broken);
-        let response = serve("test", &router, &request("GET", "/things/7?a=1&b=x%20y+z&c", None), "rid", &"state", String::new);
+        let response = serve("test", &router, &request("GET", "/things/7?a=1&b=x%20y+z&c", None), "rid", &"state", String::new, CorsPolicy::default);
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["x-request-id"], "rid");
         assert_eq!(
             String::from_utf8(response.into_body()).expect("utf-8"),
             r#"state:7:[("a", "1"), ("b", "x y z"), ("c", "")]"#
         );
-        let failed = serve("test", &router, &request("GET", "/broken", None), "rid", &"state", String::new);
+        let failed = serve("test", &router, &request("GET", "/broken", None), "rid", &"state", String::new, CorsPolicy::default);
         assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!String::from_utf8_lossy(failed.body()).contains("secret"));
-        let missing = serve("test", &router, &request("POST", "/things/7", None), "rid", &"state", String::new);
+        let missing = serve("test", &router, &request("POST", "/things/7", None), "rid", &"state", String::new, CorsPolicy::default);
         assert_eq!(missing.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let head = serve("test", &router, &request("HEAD", "/nothing", None), "rid", &"state", String::new);
+        let head = serve("test", &router, &request("HEAD", "/nothing", None), "rid", &"state", String::new, CorsPolicy::default);
         assert!(head.body().is_empty());
     }
 

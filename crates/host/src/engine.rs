@@ -8,7 +8,7 @@
 use std::{path::PathBuf, sync::OnceLock};
 
 use anyhow::Context as _;
-use wasmtime::{Cache, CacheConfig, Config, Engine};
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// The engine, created on first use.
 pub(crate) fn engine() -> anyhow::Result<Engine> {
@@ -25,7 +25,24 @@ pub(crate) fn engine() -> anyhow::Result<Engine> {
             .map_err(anyhow::Error::from)
             .context("setting up the compilation cache")?,
     ));
-    let engine = Engine::new(&config)?;
+    // Like Spin, allocate instances from a pool: a fresh instance per
+    // request then costs no mmap/munmap of its memories. Spin caps each
+    // component at 32 memories; hosts without the virtual address space for
+    // the pool fall back to allocating on demand.
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(1_000)
+        .total_core_instances(4_000)
+        .total_memories(2_000)
+        .total_tables(2_000)
+        .max_memories_per_component(32)
+        .max_memory_size(1 << 30);
+    let mut pooled = config.clone();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    let engine = match Engine::new(&pooled) {
+        Ok(engine) => engine,
+        Err(_) => Engine::new(&config)?,
+    };
     // Another thread may have won the race; either engine works, keep one.
     Ok(ENGINE.get_or_init(|| engine).clone())
 }

@@ -34,6 +34,11 @@ impl KeyValueStores {
             }
             None => Connection::open_in_memory()?,
         };
+        // Write-ahead logging without an fsync per write: a cache fill or a
+        // counter update must not wait for the disk. A crash may lose the
+        // last writes, never corrupt the store.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.execute(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
                 store TEXT NOT NULL,

@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use spin_sdk::http::IncomingRequest;
-use troupe_edge::{Oversized, Request, Response, Router, BODY_LIMIT};
+use troupe_edge::{CorsPolicy, Oversized, Request, Response, Router, BODY_LIMIT};
 
 /// Serve `incoming` with `router`, as component `component`.
 ///
@@ -19,9 +19,15 @@ pub async fn serve<S>(component: &str, router: &Router<S>, incoming: IncomingReq
         }
     };
     let id = troupe_edge::request_id(&request, crate::new_id);
-    troupe_edge::serve(component, router, &request, &id, state, || {
-        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    })
+    troupe_edge::serve(
+        component,
+        router,
+        &request,
+        &id,
+        state,
+        || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        cors_policy,
+    )
 }
 
 async fn read(incoming: IncomingRequest) -> Result<Request, String> {
@@ -47,4 +53,15 @@ async fn read(incoming: IncomingRequest) -> Result<Request, String> {
         builder = builder.extension(Oversized);
     }
     builder.body(body).map_err(|e| format!("malformed request: {e}"))
+}
+
+/// The CORS policy from the `cors_allowed_origins`, `cors_allowed_methods`
+/// and `cors_allowed_headers` variables; read only for requests that carry
+/// an `Origin`, so same-origin and server-to-server calls pay nothing.
+fn cors_policy() -> CorsPolicy {
+    CorsPolicy::new(
+        &crate::variable("cors_allowed_origins").unwrap_or_default(),
+        &crate::variable("cors_allowed_methods").unwrap_or_default(),
+        &crate::variable("cors_allowed_headers").unwrap_or_default(),
+    )
 }
