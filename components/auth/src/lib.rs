@@ -24,7 +24,7 @@ use spin_sdk::http::IncomingRequest;
 use spin_sdk::http_component;
 use troupe_spin::edge::{Problem, Response};
 use troupe_spin::store::Database;
-use troupe_spin::{SpinDatabase, SpinKeyValue};
+use troupe_spin::{SpinKeyValue, Stores};
 
 use keys::Keys;
 use settings::Settings;
@@ -45,32 +45,23 @@ mod export {
 /// Per-request state: settings, and connections opened on first use.
 pub struct Auth {
     settings: Settings,
-    db: OnceCell<SpinDatabase>,
-    kv: OnceCell<SpinKeyValue>,
+    stores: Stores,
     keys: OnceCell<Keys>,
 }
 
 impl Auth {
     fn new() -> Self {
-        Self { settings: Settings::load(), db: OnceCell::new(), kv: OnceCell::new(), keys: OnceCell::new() }
+        Self { settings: Settings::load(), stores: Stores::default(), keys: OnceCell::new() }
     }
 
     /// The database, opened (and migrated) on first use.
     pub fn db(&self) -> Result<&dyn Database, Problem> {
-        if let Some(db) = self.db.get() {
-            return Ok(db);
-        }
-        let opened = troupe_spin::database()?;
-        Ok(self.db.get_or_init(|| opened))
+        self.stores.db()
     }
 
     /// The key-value store `default`.
     pub fn kv(&self) -> Result<&SpinKeyValue, Problem> {
-        if let Some(kv) = self.kv.get() {
-            return Ok(kv);
-        }
-        let opened = troupe_spin::key_value("default")?;
-        Ok(self.kv.get_or_init(|| opened))
+        self.stores.kv()
     }
 
     /// The signing key and key set.

@@ -12,13 +12,10 @@ mod accounts;
 mod caller;
 mod handlers;
 
-use std::cell::OnceCell;
-
 use spin_sdk::http::IncomingRequest;
 use spin_sdk::http_component;
-use troupe_spin::edge::{Problem, Response};
-use troupe_spin::store::Database;
-use troupe_spin::{variable, SpinDatabase, SpinKeyValue};
+use troupe_spin::edge::Response;
+use troupe_spin::variable;
 
 /// Bindings of the verifier interface, generated from `wit/`.
 #[allow(unsafe_code, missing_docs)]
@@ -42,33 +39,9 @@ mod export {
     }
 }
 
-/// Per-request state: connections opened on first use.
-#[derive(Default)]
-pub struct Users {
-    db: OnceCell<SpinDatabase>,
-    kv: OnceCell<SpinKeyValue>,
-}
-
-impl Users {
-    /// The database (read-only use: `auth` owns the user rows), opened and
-    /// migrated on first use.
-    pub fn db(&self) -> Result<&dyn Database, Problem> {
-        if let Some(db) = self.db.get() {
-            return Ok(db);
-        }
-        let opened = troupe_spin::database()?;
-        Ok(self.db.get_or_init(|| opened))
-    }
-
-    /// The key-value store `default`.
-    pub fn kv(&self) -> Result<&SpinKeyValue, Problem> {
-        if let Some(kv) = self.kv.get() {
-            return Ok(kv);
-        }
-        let opened = troupe_spin::key_value("default")?;
-        Ok(self.kv.get_or_init(|| opened))
-    }
-}
+/// Per-request state: the database and key-value store, opened on first
+/// use (a cache hit never opens the database).
+pub type Users = troupe_spin::Stores;
 
 /// How long a cached user lives, in milliseconds (`user_cache_ttl_seconds`,
 /// one hour by default).

@@ -9,10 +9,12 @@
 mod db;
 mod kv;
 mod serve;
+mod stores;
 
 pub use db::{database, SpinDatabase};
 pub use kv::{key_value, SpinKeyValue};
 pub use serve::serve;
+pub use stores::Stores;
 pub use troupe_edge as edge;
 pub use troupe_store as store;
 

@@ -1,0 +1,37 @@
+//! A request's connections, opened on first use.
+
+use std::cell::OnceCell;
+
+use troupe_edge::Problem;
+use troupe_store::Database;
+
+use crate::{SpinDatabase, SpinKeyValue};
+
+/// The database and the `default` key-value store of one request, each
+/// opened the first time a handler needs it (a request served from the
+/// cache never opens the database, nor pays its migration check).
+#[derive(Default)]
+pub struct Stores {
+    db: OnceCell<SpinDatabase>,
+    kv: OnceCell<SpinKeyValue>,
+}
+
+impl Stores {
+    /// The database, opened and migrated on first use.
+    pub fn db(&self) -> Result<&dyn Database, Problem> {
+        if let Some(db) = self.db.get() {
+            return Ok(db);
+        }
+        let opened = crate::database()?;
+        Ok(self.db.get_or_init(|| opened))
+    }
+
+    /// The key-value store `default`.
+    pub fn kv(&self) -> Result<&SpinKeyValue, Problem> {
+        if let Some(kv) = self.kv.get() {
+            return Ok(kv);
+        }
+        let opened = crate::key_value("default")?;
+        Ok(self.kv.get_or_init(|| opened))
+    }
+}
