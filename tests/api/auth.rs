@@ -51,9 +51,7 @@ fn registration_returns_the_user_and_a_token_pair_without_the_hash() {
 
 #[test]
 fn production_hashing_uses_the_owasp_parameters() {
-    let mut options = Options::default();
-    options.variables.clear();
-    let app = spawn_app_with(options);
+    let app = spawn_app_with(Options::default().production_hashing());
     app.register("owasp@example.com");
     let rows = app.database().query("SELECT password_hash FROM credentials", &[]).expect("credentials");
     let hash: String = rows.first().expect("row").get("password_hash").expect("hash");
@@ -409,4 +407,22 @@ fn the_bootstrap_admin_email_registers_an_administrator() {
 fn base64_url(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("base64url")
+}
+
+#[test]
+fn a_hash_made_with_weaker_parameters_is_upgraded_at_the_next_login() {
+    // Two deployments of the app over one database: the first hashes
+    // cheaply, the second with the production parameters.
+    let schema = troupe_tests::Schema::create();
+    let cheap = spawn_app_with(Options::on(Backend::Postgres).var("database_url", &schema.url()));
+    let account = cheap.register("upgrade@example.com");
+    let stored = |app: &TestApp| -> String {
+        let rows = app.database().query("SELECT password_hash FROM credentials", &[]).expect("credentials");
+        rows.first().expect("row").get("password_hash").expect("hash")
+    };
+    assert!(stored(&cheap).starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
+    let strong = spawn_app_with(Options::on(Backend::Postgres).production_hashing().var("database_url", &schema.url()));
+    strong.post(LOGIN, &json!({"email": account.email, "password": account.password})).expect(200);
+    assert!(stored(&strong).starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", stored(&strong));
+    strong.post(LOGIN, &json!({"email": account.email, "password": account.password})).expect(200);
 }

@@ -57,7 +57,7 @@ fn readiness_is_503_naming_the_database_when_it_is_unreachable() {
 
 #[test]
 fn readiness_is_503_when_the_sqlite_file_is_corrupt() {
-    let app = spawn_app();
+    let app = spawn_app_with(Options::on(troupe_tests::Backend::Sqlite));
     std::fs::create_dir_all(&app.state_dir).expect("state dir");
     std::fs::write(app.state_dir.join("sqlite_db.db"), vec![0x5a; 8192]).expect("corrupt the database");
     let json = app.get("/health/ready", None).expect(503).json();

@@ -45,9 +45,21 @@ pub struct Options {
     pub manifest: Option<PathBuf>,
 }
 
+impl Backend {
+    /// The backend of tests that do not choose one: SQLite, or Postgres when
+    /// `TROUPE_TEST_BACKEND=postgres` (the test command runs the suite both
+    /// ways).
+    pub fn from_env() -> Self {
+        match std::env::var("TROUPE_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
-        Self { backend: Backend::Sqlite, variables: fast_hashing(), manifest: None }
+        Self { backend: Backend::from_env(), variables: fast_hashing(), manifest: None }
     }
 }
 
@@ -55,6 +67,12 @@ impl Options {
     /// The defaults on `backend`.
     pub fn on(backend: Backend) -> Self {
         Self { backend, ..Self::default() }
+    }
+
+    /// Without the cheap argon2 settings: the production defaults.
+    pub fn production_hashing(mut self) -> Self {
+        self.variables.retain(|name, _| !name.starts_with("argon2_"));
+        self
     }
 
     /// Set a variable.
@@ -80,19 +98,21 @@ pub fn postgres_url() -> String {
 }
 
 /// A Postgres schema owned by one test, dropped with it.
-struct Schema {
+pub struct Schema {
     name: String,
 }
 
 impl Schema {
-    fn create() -> Self {
+    /// Create a fresh schema.
+    pub fn create() -> Self {
         let name = format!("api_{}", uuid_like());
         let mut admin = postgres::Client::connect(&postgres_url(), postgres::NoTls).expect("postgres on 127.0.0.1");
         admin.batch_execute(&format!("CREATE SCHEMA {name}")).expect("create schema");
         Self { name }
     }
 
-    fn url(&self) -> String {
+    /// The database URL whose `search_path` is this schema.
+    pub fn url(&self) -> String {
         format!("{}&options=-csearch_path%3D{}", postgres_url(), self.name)
     }
 }
@@ -149,8 +169,10 @@ pub fn try_spawn_app(options: Options) -> anyhow::Result<TestApp> {
     let schema = (options.backend == Backend::Postgres).then(Schema::create);
     let mut variables = options.variables;
     if let Some(schema) = &schema {
-        variables.insert("database_url".into(), schema.url());
+        // A test that names its own database keeps it.
+        variables.entry("database_url".into()).or_insert_with(|| schema.url());
     }
+    let database_url = variables.get("database_url").filter(|url| url.starts_with("postgres")).cloned();
     let log_file = state.path().join("components.log");
     let mut config = troupe_host::HostConfig::new(options.manifest.unwrap_or_else(|| repo_root().join("spin.toml")));
     config.state_dir = Some(state.path().join(".spin"));
@@ -161,7 +183,7 @@ pub fn try_spawn_app(options: Options) -> anyhow::Result<TestApp> {
         base_url: app.base_url.clone(),
         state_dir: state.path().join(".spin"),
         log_file,
-        database_url: schema.as_ref().map(Schema::url),
+        database_url,
         client: Client::builder().timeout(std::time::Duration::from_secs(60)).build()?,
         _app: app,
         _state: state,
