@@ -7,4 +7,5 @@ mod auth;
 mod docs;
 mod edge;
 mod health;
+mod openapi;
 mod users;

@@ -20,9 +20,7 @@ mod store;
 
 use std::cell::OnceCell;
 
-use spin_sdk::http::IncomingRequest;
-use spin_sdk::http_component;
-use troupe_spin::edge::{Problem, Response};
+use troupe_spin::edge::Problem;
 use troupe_spin::store::Database;
 use troupe_spin::{SpinKeyValue, Stores};
 
@@ -30,16 +28,29 @@ use keys::Keys;
 use settings::Settings;
 
 /// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
-/// which the workspace's `unsafe_code = "deny"` allows here only.
+/// which the workspace's `unsafe_code = "deny"` allows here only. Natively
+/// (the black-box suite links this crate for [`routes`]) there is nothing
+/// to export.
+#[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod export {
+    use spin_sdk::http::IncomingRequest;
+    use spin_sdk::http_component;
+    use troupe_spin::edge::Response;
+
     use super::*;
 
     #[http_component]
     async fn handle(request: IncomingRequest) -> Response {
-        let state = Auth::new();
+        let state = Auth::default();
         troupe_spin::serve("auth", &handlers::router(), request, &state).await
     }
+}
+
+/// The component's routes as `(method, pattern)`, private ones included, for
+/// the black-box suite's check that the OpenAPI document describes the public ones.
+pub fn routes() -> Vec<(http::Method, &'static str)> {
+    handlers::router().routes()
 }
 
 /// Per-request state: settings, and connections opened on first use.
@@ -49,11 +60,14 @@ pub struct Auth {
     keys: OnceCell<Keys>,
 }
 
-impl Auth {
-    fn new() -> Self {
+impl Default for Auth {
+    /// The state of one request: settings read, nothing opened yet.
+    fn default() -> Self {
         Self { settings: Settings::load(), stores: Stores::default(), keys: OnceCell::new() }
     }
+}
 
+impl Auth {
     /// The database, opened (and migrated) on first use.
     pub fn db(&self) -> Result<&dyn Database, Problem> {
         self.stores.db()

@@ -12,24 +12,36 @@ use http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderValue, StatusCode};
-use spin_sdk::http::IncomingRequest;
-use spin_sdk::http_component;
 use troupe_spin::edge::{Exchange, Problem, Response, Router};
 
 /// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
-/// which the workspace's `unsafe_code = "deny"` allows here only.
+/// which the workspace's `unsafe_code = "deny"` allows here only. Natively
+/// (the black-box suite links this crate for [`routes`]) there is nothing
+/// to export.
+#[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod export {
-    use super::*;
+    use spin_sdk::http::IncomingRequest;
+    use spin_sdk::http_component;
+    use troupe_spin::edge::Response;
 
     #[http_component]
     async fn handle(request: IncomingRequest) -> Response {
-        let router = Router::new()
-            .get("/docs", show_reference)
-            .get("/docs/openapi.json", show_document)
-            .get("/docs/:asset", show_asset);
-        troupe_spin::serve("docs", &router, request, &()).await
+        troupe_spin::serve("docs", &super::router(), request, &()).await
     }
+}
+
+fn router() -> Router<()> {
+    Router::new()
+        .get("/docs", show_reference)
+        .get("/docs/openapi.json", show_document)
+        .get("/docs/:asset", show_asset)
+}
+
+/// The component's routes as `(method, pattern)`, for the black-box suite's
+/// check that the OpenAPI document describes them.
+pub fn routes() -> Vec<(http::Method, &'static str)> {
+    router().routes()
 }
 
 /// The OpenAPI document, as written.

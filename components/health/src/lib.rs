@@ -10,22 +10,36 @@ use std::time::Instant;
 
 use http::StatusCode;
 use serde::Serialize;
-use spin_sdk::http::IncomingRequest;
-use spin_sdk::http_component;
 use troupe_spin::edge::{json_response, Exchange, Problem, Response, Router};
 use troupe_spin::store::{latest_version, schema_version, KeyValue};
 
 /// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
-/// which the workspace's `unsafe_code = "deny"` allows here only.
+/// which the workspace's `unsafe_code = "deny"` allows here only. Natively
+/// (the black-box suite links this crate for [`routes`]) there is nothing
+/// to export.
+#[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod export {
+    use spin_sdk::http::IncomingRequest;
+    use spin_sdk::http_component;
+
     use super::*;
 
     #[http_component]
     async fn handle(request: IncomingRequest) -> Response {
-        let router = Router::new().get("/health", live).get("/health/ready", ready);
-        troupe_spin::serve("health", &router, request, &()).await
+        troupe_spin::serve("health", &router(), request, &()).await
     }
+}
+
+/// Every route of the component.
+fn router() -> Router<()> {
+    Router::new().get("/health", live).get("/health/ready", ready)
+}
+
+/// The component's routes as `(method, pattern)`, for the black-box suite's
+/// check that the OpenAPI document describes each of them.
+pub fn routes() -> Vec<(http::Method, &'static str)> {
+    router().routes()
 }
 
 #[derive(Serialize)]

@@ -88,6 +88,12 @@ impl<S> Router<S> {
         self.route(Method::DELETE, pattern, handler)
     }
 
+    /// Every route as `(method, pattern)`, in the order they were added (the
+    /// black-box suite compares them with the OpenAPI document).
+    pub fn routes(&self) -> Vec<(Method, &'static str)> {
+        self.routes.iter().map(|route| (route.method.clone(), route.pattern)).collect()
+    }
+
     /// The methods routed on the pattern that best matches `path`.
     pub fn allowed(&self, path: &str) -> Vec<Method> {
         let Some(best) = self.best_pattern(path) else { return Vec::new() };
@@ -181,6 +187,14 @@ mod tests {
         assert_eq!(params.get("nope"), None);
         let (_, pattern, _) = router.resolve(&Method::GET, "/api/v1/users/").expect("trailing slash");
         assert_eq!(pattern, "/api/v1/users");
+    }
+
+    #[test]
+    fn routes_lists_every_method_and_pattern_in_order() {
+        let routes = router().routes();
+        assert_eq!(routes.len(), 5);
+        assert_eq!(routes[0], (Method::GET, "/api/v1/users"));
+        assert_eq!(routes[3], (Method::DELETE, "/api/v1/users/:id"));
     }
 
     #[test]

@@ -70,6 +70,18 @@ impl Cursor {
         (cursor.value.is_string() || cursor.value.is_i64()).then_some(cursor)
     }
 
+    /// Whether the cursor can page a list sorted by `sort`: its value has the
+    /// type of that column (an integer for times, text otherwise), and no
+    /// text holds NUL, which Postgres text cannot. A cursor of another sort
+    /// order, or a forged one, would otherwise fail the query.
+    fn fits(&self, sort: SortKey) -> bool {
+        let value_fits = match sort {
+            SortKey::CreatedAt => self.value.is_i64(),
+            SortKey::Email | SortKey::Name => self.value.as_str().is_some_and(|v| !v.contains('\0')),
+        };
+        value_fits && !self.id.contains('\0')
+    }
+
     fn bind(&self) -> Value {
         match &self.value {
             serde_json::Value::Number(n) => n.as_i64().map_or(Value::Null, Value::Integer),
@@ -127,6 +139,8 @@ impl ListQuery {
                     Ok(limit) if (1..=100).contains(&limit) => query.limit = limit,
                     _ => fail("must be a whole number from 1 to 100"),
                 },
+                // No email or name holds NUL, and Postgres text cannot.
+                "q" if value.contains('\0') => fail("must not contain NUL (U+0000)"),
                 "q" => match value.chars().count() {
                     0 => {}
                     1..=100 => query.q = Some(value.to_lowercase()),
@@ -157,6 +171,9 @@ impl ListQuery {
         }
         if query.after.is_some() && seen.contains(&"page") {
             errors.push(("after".into(), "cannot be combined with page".into()));
+        }
+        if query.after.as_ref().is_some_and(|cursor| !cursor.fits(query.sort)) {
+            errors.push(("after".into(), "is not a cursor of this sort order".into()));
         }
         if errors.is_empty() {
             Ok(query)
@@ -310,6 +327,20 @@ mod tests {
         assert_eq!(bad_fields(&format!("q={}", "a".repeat(101))), ["q"]);
         let cursor = Cursor { value: 5.into(), id: "x".into() }.encode();
         assert_eq!(bad_fields(&format!("page=2&after={cursor}")), ["after"]);
+    }
+
+    #[test]
+    fn a_cursor_of_another_sort_order_a_forged_one_or_a_nul_in_the_search_is_refused() {
+        let by_email = Cursor { value: "ann@example.com".into(), id: "0190".into() }.encode();
+        assert_eq!(bad_fields(&format!("after={by_email}")), ["after"]);
+        assert!(parse(&format!("after={by_email}&sort=-email")).is_ok());
+        let by_time = Cursor { value: 1_700_000_000_000i64.into(), id: "0190".into() }.encode();
+        assert_eq!(bad_fields(&format!("sort=name&after={by_time}")), ["after"]);
+        let nul = Cursor { value: "a\0".into(), id: "0190".into() }.encode();
+        assert_eq!(bad_fields(&format!("sort=name&after={nul}")), ["after"]);
+        let nul_id = Cursor { value: 1.into(), id: "\0".into() }.encode();
+        assert_eq!(bad_fields(&format!("after={nul_id}")), ["after"]);
+        assert_eq!(bad_fields("q=a%00b"), ["q"]);
     }
 
     #[test]
