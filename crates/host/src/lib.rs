@@ -17,6 +17,21 @@
 //! ```
 //!
 //! The binary wraps this as `troupe-host up`, with `spin up`'s flags.
+//!
+//! # Known differences from Spin
+//!
+//! * A dependency that does not inherit configuration yet imports outgoing
+//!   HTTP, sockets or `fermyon:spin/*` is refused (Spin plugs its deny-all
+//!   adapter in; this host does not reproduce it).
+//! * Variables are resolved once at load (overrides, `SPIN_VARIABLE_*`,
+//!   `.env`, defaults); Spin resolves them at each `get`.
+//! * Without a state directory, the SQLite `default` database is one
+//!   temporary file for the whole app (Spin gives each in-memory `open` its
+//!   own database).
+//! * Postgres TLS verifies against the Mozilla roots (rustls), not the
+//!   system's store; pools have no per-address cap.
+//! * HTTP/1 only; no request deadline; component output goes to the host's
+//!   stdout/stderr and an optional log file, not to `.spin/logs/`.
 
 mod allowed_hosts;
 mod bindings;
