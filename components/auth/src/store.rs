@@ -40,27 +40,29 @@ pub fn insert_account(db: &dyn Database, account: &NewAccount<'_>) -> Result<Use
     Ok(user)
 }
 
-/// A user with their password hash, by email key.
-pub fn account_by_email(db: &dyn Database, email_key: &str) -> Result<Option<(UserRecord, String)>, DbError> {
+/// A user with their password hash, where `column` (a fixed column name of
+/// `users`, never input) equals `value`.
+fn account_where(db: &dyn Database, column: &str, value: &str) -> Result<Option<(UserRecord, String)>, DbError> {
+    // Qualified: `credentials` has an `updated_at` of its own.
     let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
     let rows = db.query(
         &format!(
             "SELECT {columns}, c.password_hash FROM users u JOIN credentials c ON c.user_id = u.id \
-             WHERE u.email_key = $1"
+             WHERE u.{column} = $1"
         ),
-        &[email_key.into()],
+        &[value.into()],
     )?;
     rows.first().map(|row| Ok((UserRecord::from_row(&row)?, row.get("password_hash")?))).transpose()
 }
 
+/// A user with their password hash, by email key.
+pub fn account_by_email(db: &dyn Database, email_key: &str) -> Result<Option<(UserRecord, String)>, DbError> {
+    account_where(db, "email_key", email_key)
+}
+
 /// A user with their password hash, by id.
 pub fn account_by_id(db: &dyn Database, user_id: &str) -> Result<Option<(UserRecord, String)>, DbError> {
-    let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
-    let rows = db.query(
-        &format!("SELECT {columns}, c.password_hash FROM users u JOIN credentials c ON c.user_id = u.id WHERE u.id = $1"),
-        &[user_id.into()],
-    )?;
-    rows.first().map(|row| Ok((UserRecord::from_row(&row)?, row.get("password_hash")?))).transpose()
+    account_where(db, "id", user_id)
 }
 
 /// Replace a user's password hash.

@@ -188,10 +188,7 @@ impl postgres::HostConnection for InstanceState {
             Err(e) => return Ok(Err(e)),
         };
         let client = &self.table.get(&connection)?.client;
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let refs = as_refs(&params);
         let rows = match client.query(&statement, &refs).await {
             Ok(rows) => rows,
             Err(e) => return Ok(Err(Error::QueryFailed(format!("{e:?}")))),
@@ -210,10 +207,7 @@ impl postgres::HostConnection for InstanceState {
             Err(e) => return Ok(Err(e)),
         };
         let client = &self.table.get(&connection)?.client;
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let refs = as_refs(&params);
         Ok(client
             .execute(&statement, &refs)
             .await
@@ -233,6 +227,11 @@ fn describe(error: &dyn StdError) -> String {
 }
 
 type SqlParameter = Box<dyn ToSql + Send + Sync>;
+
+/// The borrowed form tokio-postgres takes parameters in.
+fn as_refs(params: &[SqlParameter]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
 
 fn to_sql_parameters(params: Vec<ParameterValue>) -> Result<Vec<SqlParameter>, Error> {
     params
