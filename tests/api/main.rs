@@ -8,4 +8,5 @@ mod docs;
 mod edge;
 mod health;
 mod openapi;
+mod protection;
 mod users;

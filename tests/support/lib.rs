@@ -83,9 +83,11 @@ impl Options {
 }
 
 /// Cheap argon2 settings: the tests exercise behaviour, not cost (one test
-/// checks the production defaults on their own).
+/// checks the production defaults on their own). Registrations are not
+/// limited per address, since every test client comes from 127.0.0.1 (the
+/// tests of that limit turn it on).
 fn fast_hashing() -> HashMap<String, String> {
-    [("argon2_memory_kib", "256"), ("argon2_iterations", "1")]
+    [("argon2_memory_kib", "256"), ("argon2_iterations", "1"), ("registration_max_per_address", "0")]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
@@ -306,6 +308,41 @@ impl TestApp {
     /// Everything the components wrote to stdout and stderr so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// A JSON request with extra header lines (each appended, so a name may
+    /// repeat) and an optional Bearer token.
+    pub fn json_with(&self, method: Method, path: &str, token: Option<&str>, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.request(method, path).header(CONTENT_TYPE, "application/json").body(body.to_string());
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request)
+    }
+
+    /// Open the app's key-value store directly (Spin's SQLite layout: one
+    /// `spin_key_value` table), to check or tamper with what is stored.
+    pub fn key_value(&self) -> Box<dyn troupe_store::Database> {
+        let url = format!("sqlite:{}", self.state_dir.join("sqlite_key_value.db").display());
+        troupe_store_native::open(&url).expect("the app's key-value store opens")
+    }
+
+    /// The keys of the `default` key-value store that start with `prefix`.
+    pub fn kv_keys(&self, prefix: &str) -> Vec<String> {
+        let rows = self
+            .key_value()
+            .query("SELECT key FROM spin_key_value WHERE store = 'default' AND substr(key, 1, length($1)) = $1", &[prefix.into()])
+            .expect("key-value keys");
+        rows.iter().map(|row| row.get::<String>("key").expect("key")).collect()
+    }
+
+    /// How many rows `table` holds in the app's database.
+    pub fn count(&self, table: &str) -> i64 {
+        let rows = self.database().query(&format!("SELECT COUNT(*) AS n FROM {table}"), &[]).expect("count");
+        rows.first().expect("a row").get::<i64>("n").expect("n")
     }
 
     /// Open the app's database directly, to check what is stored.

@@ -1,16 +1,17 @@
 //! One handler per operation.
 
-use http::{header, HeaderName, StatusCode};
+use http::{header, StatusCode};
 use serde::{Deserialize, Serialize};
-use troupe_auth::{
-    client_address, Decision, DisplayName, Email, Password, PasswordHasher, Policy, RefreshToken, Role, Sealer,
-    User, Verification, Window,
-};
+use troupe_auth::throttle::{password_counters, registration_counter};
+use troupe_auth::{DisplayName, Email, Password, PasswordHasher, RefreshToken, Role, Sealer, User, Verification};
+use troupe_spin::edge::client::address_bucket;
 use troupe_spin::edge::{json_body, json_response, Exchange, Fields, Problem, Response, Router};
-use troupe_spin::store::{transaction, Database, DbError, KeyValue};
+use troupe_spin::store::{transaction, Database, DbError};
 use troupe_tokens::{AccessClaims, Expectations};
 
-use crate::store::{self, Client, NewAccount};
+use crate::protect::{self, publish_revocations};
+use crate::settings::LEEWAY_SECS;
+use crate::store::{self, Client, NewAccount, SessionTimes};
 use crate::Auth;
 
 type Ex<'a> = Exchange<'a, Auth>;
@@ -32,10 +33,6 @@ pub fn router() -> Router<Auth> {
         .patch("/internal/users/:id", crate::internal::update_user)
         .delete("/internal/users/:id", crate::internal::delete_user)
 }
-
-/// Key-value prefix (owned by `auth`) of revoked sessions, which `users`
-/// consults on every request: `auth:revoked-session:<session id>`.
-pub const REVOKED_SESSION: &str = "auth:revoked-session:";
 
 /// An access token and a refresh token, as answered to clients.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,62 +69,66 @@ pub(crate) fn validated<T>(value: Option<T>) -> Result<T, Problem> {
     value.ok_or_else(|| Problem::internal("a validated field is missing"))
 }
 
+/// Who is calling, from where (the edge's one source of the address).
 fn client(ex: &Ex<'_>) -> Client {
-    let settings = ex.state.settings();
-    let address = client_address(ex.header("spin-client-addr"), ex.header("x-forwarded-for"), &settings.trusted_proxies);
     Client {
         user_agent: ex.header(header::USER_AGENT).map(|ua| ua.chars().take(256).collect()),
-        address: address.map(|ip| ip.to_string()),
+        address: ex.client_addr().map(|ip| ip.to_string()),
     }
 }
 
-/// Mint an access token for a session.
-fn access_token(auth: &Auth, user_id: &str, role: &str, session_id: &str, now_ms: i64) -> Result<String, Problem> {
+/// The unit per-address limits count the caller in (IPv6: its /64).
+fn bucket(ex: &Ex<'_>) -> String {
+    ex.client_addr().map_or_else(|| "unknown".to_owned(), address_bucket)
+}
+
+/// Mint an access token for a session; it never outlives the session.
+fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64) -> Result<(String, i64), Problem> {
     let settings = auth.settings();
     let now = now_ms / 1000;
+    let exp = (now + settings.access_ttl_secs).min(session.ends_ms / 1000).max(now);
     let claims = AccessClaims {
         iss: settings.issuer.clone(),
         aud: settings.audience.clone(),
-        sub: user_id.to_owned(),
+        sub: session.user_id.to_owned(),
         iat: now,
         nbf: now,
-        exp: now + settings.access_ttl_secs,
+        exp,
         jti: troupe_spin::new_id(),
-        sid: session_id.to_owned(),
-        role: role.to_owned(),
+        sid: session.session_id.to_owned(),
+        role: session.role.to_owned(),
     };
-    auth.keys()?.signing.sign(&claims).map_err(Problem::internal)
+    Ok((auth.keys()?.signing.sign(&claims).map_err(Problem::internal)?, exp - now))
 }
 
-fn pair(auth: &Auth, access_token: String, refresh: &RefreshToken) -> TokenPair {
+/// What an access token is minted for.
+struct SessionToken<'a> {
+    user_id: &'a str,
+    role: &'a str,
+    session_id: &'a str,
+    ends_ms: i64,
+}
+
+fn pair(access: (String, i64), refresh: &RefreshToken) -> TokenPair {
     TokenPair {
-        access_token,
+        access_token: access.0,
         refresh_token: refresh.expose().to_owned(),
         token_type: "Bearer".into(),
-        expires_in: auth.settings().access_ttl_secs,
+        expires_in: access.1,
     }
 }
 
-/// Open a session for `user` (inside the caller's transaction).
+/// Open a session for `user` (inside the caller's transaction). It ends
+/// `session_max_age_seconds` from now, however often it is refreshed.
 fn open_session(auth: &Auth, db: &dyn Database, user: &User, client: &Client, now_ms: i64) -> Result<TokenPair, Problem> {
+    let settings = auth.settings();
     let session_id = troupe_spin::new_id();
     let refresh = RefreshToken::generate();
-    let expires = now_ms + auth.settings().refresh_ttl_secs * 1000;
-    store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), now_ms, expires)?;
-    let access = access_token(auth, &user.id, user.role.as_str(), &session_id, now_ms)?;
-    Ok(pair(auth, access, &refresh))
-}
-
-/// Record revocations where `users` looks for them. Revocation is committed
-/// in the database first; if this fails the caller answers 503, and a retry
-/// (logout is idempotent) records it again.
-pub(crate) fn publish_revocations(auth: &Auth, session_ids: &[String]) -> Result<(), Problem> {
-    let kv = auth.kv()?;
-    let revoked_at = now_ms().to_string();
-    for id in session_ids {
-        kv.set(&format!("{REVOKED_SESSION}{id}"), revoked_at.as_bytes())?;
-    }
-    Ok(())
+    let ends_ms = now_ms + settings.session_max_age_secs * 1000;
+    let times = SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs * 1000).min(ends_ms), ends_ms };
+    store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times)?;
+    let session = SessionToken { user_id: &user.id, role: user.role.as_str(), session_id: &session_id, ends_ms };
+    Ok(pair(access_token(auth, &session, now_ms)?, &refresh))
 }
 
 /// The caller's verified access token, from an unrevoked, unexpired session.
@@ -138,13 +139,13 @@ fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
         issuer: settings.issuer.clone(),
         audience: settings.audience.clone(),
         now: now_ms() / 1000,
-        leeway: 30,
+        leeway: LEEWAY_SECS as u32,
     };
     let claims = troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)
         .map_err(|e| Problem::unauthorized(e.to_string()))?;
     let session = store::session(auth.db()?, &claims.sid)?;
     match session {
-        Some(s) if !s.revoked && s.expires_ms > now_ms() && s.user_id == claims.sub => {
+        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => {
             ex.set_user(&claims.sub);
             Ok(claims)
         }
@@ -160,6 +161,11 @@ fn map_conflict(error: DbError) -> Problem {
 }
 
 /// `POST /register {email, password, name}` → 201 with the user and a token pair.
+///
+/// Limited per client address (each attempt costs an argon2id hash, and a
+/// duplicate email's 409 tells that an account exists). The account named
+/// by `bootstrap_admin_email` becomes an administrator only while no
+/// administrator exists, decided in the insert's transaction.
 fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
     let mut fields = json_body(ex.request, &[])?;
     let email = field(&mut fields, "email", Email::parse);
@@ -169,23 +175,24 @@ fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
     let (email, password, name) = (validated(email)?, validated(password)?, validated(name)?);
 
     let auth = ex.state;
-    let role = match &auth.settings().bootstrap_admin {
-        Some(admin) if *admin == email.key() => Role::Admin,
-        _ => Role::User,
-    };
+    let db = auth.db()?;
+    let now = now_ms();
+    let counter = registration_counter(&bucket(ex), auth.settings().registration);
+    protect::admit(db, counter.as_slice(), now, "too many registrations from this address; try again later")?;
+    let bootstrap = auth.settings().bootstrap_admin.as_deref() == Some(email.key().as_str());
     // Hash before the transaction: it takes tens of milliseconds.
     let hash = hasher(auth)?.hash(password.expose());
     let client = client(ex);
-    let now = now_ms();
     let id = troupe_spin::new_id();
-    let db = auth.db()?;
     let (user, tokens) = transaction(db, |tx| {
+        let role = if bootstrap && !store::admin_exists(tx)? { Role::Admin } else { Role::User };
         let account = NewAccount { id: &id, email: &email, name: &name, role, password_hash: &hash, now_ms: now };
         let user = store::insert_account(tx, &account).map_err(map_conflict)?.user;
         let tokens = open_session(auth, tx, &user, &client, now)?;
         Ok::<_, Problem>((user, tokens))
     })?;
     ex.set_user(&user.id);
+    protect::sweep(auth, now);
     let mut response = json_response(StatusCode::CREATED, &SignedIn { user: &user, tokens: &tokens })?;
     no_store(&mut response);
     Ok(response)
@@ -195,63 +202,10 @@ fn no_store(response: &mut Response) {
     response.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
 }
 
-/// Throttle state for one login attempt.
-struct Throttle<'a> {
-    kv: &'a dyn KeyValue,
-    checks: [(String, Policy); 2],
-}
-
-const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
-const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-
-impl Throttle<'_> {
-    fn window(&self, key: &str, policy: &Policy, now: i64) -> Window {
-        let stored = match self.kv.get(key) {
-            Ok(bytes) => bytes.and_then(|b| serde_json::from_slice(&b).ok()),
-            Err(e) => {
-                // Throttling fails open: a key-value outage must not lock
-                // every user out. It is logged, and the source of truth
-                // (the password) still decides.
-                eprintln!("login throttle unavailable: {e}");
-                None
-            }
-        };
-        policy.current(stored, now)
-    }
-
-    /// 429 if any window is full.
-    fn check(&self, now: i64) -> Result<(), Problem> {
-        for (key, policy) in &self.checks {
-            let window = self.window(key, policy, now);
-            if let Decision::Blocked { retry_after_secs } = policy.check(&window, now) {
-                return Err(Problem::new(StatusCode::TOO_MANY_REQUESTS)
-                    .detail("too many failed sign-in attempts; try again later")
-                    .header(header::RETRY_AFTER, retry_after_secs.to_string())
-                    .header(RATE_LIMIT, policy.ratelimit_header(&window, now))
-                    .header(RATE_LIMIT_POLICY, policy.policy_header()));
-            }
-        }
-        Ok(())
-    }
-
-    fn record_failure(&self, now: i64) {
-        for (key, policy) in &self.checks {
-            let window = policy.record_failure(self.window(key, policy, now));
-            let stored = serde_json::to_vec(&window).unwrap_or_default();
-            if let Err(e) = self.kv.set(key, &stored) {
-                eprintln!("could not record a failed login: {e}");
-            }
-        }
-    }
-
-    fn clear_account(&self) {
-        if let Err(e) = self.kv.delete(&self.checks[0].0) {
-            eprintln!("could not clear the login failures: {e}");
-        }
-    }
-}
-
 /// `POST /login {email, password}` → 200 with the user and a token pair.
+///
+/// The attempt is counted before the password is checked (see
+/// [`protect::admit`]): per account and address, per account, per address.
 fn login(ex: &Ex<'_>) -> Result<Response, Problem> {
     let mut fields = json_body(ex.request, &[])?;
     let email: Option<String> = fields.required("email");
@@ -260,52 +214,43 @@ fn login(ex: &Ex<'_>) -> Result<Response, Problem> {
     let (email, password) = (validated(email)?, validated(password)?);
 
     let auth = ex.state;
-    let client = client(ex);
-    let address = client.address.clone().unwrap_or_else(|| "unknown".into());
-    let email_key = email.trim().to_lowercase();
-    let account_key = RefreshToken::presented(&format!("{email_key}|{address}")).digest();
-    let settings = auth.settings();
-    let throttle = Throttle {
-        kv: auth.kv()?,
-        checks: [
-            (format!("auth:login-failures:account:{account_key}"), settings.per_account),
-            (format!("auth:login-failures:address:{address}"), settings.per_address),
-        ],
-    };
-    let now = now_ms();
-    throttle.check(now)?;
-
-    let hasher = hasher(auth)?;
     let db = auth.db()?;
+    let now = now_ms();
+    let email_key = email.trim().to_lowercase();
+    let counters = password_counters(&email_key, &bucket(ex), &auth.settings().password);
+    protect::admit(db, &counters, now, "too many failed sign-in attempts; try again later")?;
+    let outcome = sign_in(ex, db, &email_key, &password, &counters, now);
+    protect::sweep(auth, now);
+    outcome
+}
+
+fn sign_in(ex: &Ex<'_>, db: &dyn Database, email_key: &str, password: &str, counters: &[troupe_auth::Counter], now: i64) -> Result<Response, Problem> {
+    let auth = ex.state;
+    let hasher = hasher(auth)?;
     // No stored email holds NUL (they are validated), and Postgres text
     // cannot: such an address names no account.
-    let account = if email_key.contains('\0') { None } else { store::account_by_email(db, &email_key)? };
+    let account = if email_key.contains('\0') { None } else { store::account_by_email(db, email_key)? };
     let refused = || Problem::unauthorized("invalid email or password");
     let Some((record, stored_hash)) = account else {
-        hasher.waste_time(&password);
-        throttle.record_failure(now);
+        hasher.waste_time(password);
         return Err(refused());
     };
-    match hasher.verify(&password, &stored_hash) {
-        Verification::Mismatch => {
-            throttle.record_failure(now);
-            Err(refused())
+    let Verification::Match { upgrade } = hasher.verify(password, &stored_hash) else {
+        return Err(refused());
+    };
+    let client = client(ex);
+    let user = record.user;
+    let tokens = transaction(db, |tx| {
+        protect::settle_success(tx, counters, now)?;
+        if upgrade {
+            store::set_password_hash(tx, &user.id, &hasher.hash(password), now)?;
         }
-        Verification::Match { upgrade } => {
-            throttle.clear_account();
-            let user = record.user;
-            let tokens = transaction(db, |tx| {
-                if upgrade {
-                    store::set_password_hash(tx, &user.id, &hasher.hash(&password), now)?;
-                }
-                open_session(auth, tx, &user, &client, now)
-            })?;
-            ex.set_user(&user.id);
-            let mut response = json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })?;
-            no_store(&mut response);
-            Ok(response)
-        }
-    }
+        open_session(auth, tx, &user, &client, now)
+    })?;
+    ex.set_user(&user.id);
+    let mut response = json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })?;
+    no_store(&mut response);
+    Ok(response)
 }
 
 /// What a refresh came to.
@@ -335,14 +280,20 @@ fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
     let outcome = transaction(auth.db()?, |tx| {
         if let Some(session_id) = store::retire_refresh_token(tx, &digest, now)? {
             let session = store::session(tx, &session_id)?;
-            let Some(session) = session.filter(|s| !s.revoked && s.expires_ms > now) else {
+            let Some(session) = session.filter(|s| s.live(now)) else {
                 return Ok(Refreshed::Refused);
             };
             let next = RefreshToken::generate();
-            let expires = now + settings.refresh_ttl_secs * 1000;
+            // Never past the session's absolute end.
+            let expires = (now + settings.refresh_ttl_secs * 1000).min(session.ends_ms);
             store::insert_refresh_token(tx, &next.digest(), &session.id, now, expires)?;
-            let access = access_token(auth, &session.user_id, &session.role, &session.id, now)?;
-            let tokens = pair(auth, access, &next);
+            let minted = SessionToken {
+                user_id: &session.user_id,
+                role: &session.role,
+                session_id: &session.id,
+                ends_ms: session.ends_ms,
+            };
+            let tokens = pair(access_token(auth, &minted, now)?, &next);
             let sealed = sealer.seal(&session.id, &serde_json::to_vec(&tokens).map_err(Problem::internal)?);
             let grace_until = now + settings.refresh_grace_secs * 1000;
             store::record_rotation(tx, &session.id, &digest, sealed, now, grace_until, expires)?;
@@ -369,6 +320,13 @@ fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
             }
         }
         store::revoke_session(tx, &token.session.id, None, "refresh token reuse", now)?;
+        // Reuse ends the session even when the key-value store fails: the
+        // session row says revoked (refresh and auth's routes refuse it), and
+        // `users` reads that row whenever it cannot read the store.
+        let ids = [token.session.id.clone()];
+        if let Err(problem) = publish_revocations(auth, tx, &ids, now) {
+            troupe_spin::warn("revocation", &format!("reuse revoked session {} in the database only: {:?}", ids[0], problem.cause()));
+        }
         Ok::<_, Problem>(Refreshed::Reused(token.session.id))
     })?;
     match outcome {
@@ -378,8 +336,7 @@ fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
             Ok(response)
         }
         Refreshed::Reused(session_id) => {
-            eprintln!("refresh token reuse detected; session {session_id} revoked");
-            publish_revocations(auth, &[session_id])?;
+            troupe_spin::warn("refresh-reuse", &format!("a replaced refresh token came back; session {session_id} revoked"));
             Err(Problem::unauthorized("invalid refresh token"))
         }
         Refreshed::Refused => Err(Problem::unauthorized("invalid refresh token")),
@@ -391,6 +348,12 @@ fn logout(ex: &Ex<'_>) -> Result<Response, Problem> {
     let auth = ex.state;
     let now = now_ms();
     let session_id = if ex.header(header::AUTHORIZATION).is_some() {
+        // A body, if any, must still be the documented one.
+        if !ex.request.body().is_empty() {
+            let mut fields = json_body(ex.request, &[])?;
+            let _ignored: Option<String> = fields.optional("refresh_token");
+            fields.finish()?;
+        }
         authenticate(ex)?.sid
     } else {
         let mut fields = json_body(ex.request, &[])?;
@@ -402,8 +365,11 @@ fn logout(ex: &Ex<'_>) -> Result<Response, Problem> {
             _ => return Err(Problem::unauthorized("invalid refresh token")),
         }
     };
-    store::revoke_session(auth.db()?, &session_id, None, "logout", now)?;
-    publish_revocations(auth, &[session_id])?;
+    transaction(auth.db()?, |tx| {
+        store::revoke_session(tx, &session_id, None, "logout", now)?;
+        publish_revocations(auth, tx, &[session_id.clone()], now)
+    })?;
+    protect::sweep(auth, now);
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -424,7 +390,9 @@ fn me(ex: &Ex<'_>) -> Result<Response, Problem> {
 }
 
 /// `POST /password {current_password, new_password}` → 204; every other
-/// session of the user is revoked.
+/// session of the user is revoked. The current password is checked under
+/// the sign-in throttles: a wrong one counts as a failed sign-in for the
+/// account and the address.
 fn change_password(ex: &Ex<'_>) -> Result<Response, Problem> {
     let claims = authenticate(ex)?;
     let mut fields = json_body(ex.request, &[])?;
@@ -436,20 +404,23 @@ fn change_password(ex: &Ex<'_>) -> Result<Response, Problem> {
     let auth = ex.state;
     let hasher = hasher(auth)?;
     let db = auth.db()?;
-    let (_, stored) = store::account_by_id(db, &claims.sub)
-        ?
-        .ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
+    let (record, stored) =
+        store::account_by_id(db, &claims.sub)?.ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
+    let now = now_ms();
+    let counters = password_counters(&record.user.email.to_lowercase(), &bucket(ex), &auth.settings().password);
+    protect::admit(db, &counters, now, "too many failed password checks; try again later")?;
     if hasher.verify(&current, &stored) == Verification::Mismatch {
+        protect::sweep(auth, now);
         return Err(Problem::forbidden("the current password is wrong"));
     }
     let hash = hasher.hash(next.expose());
-    let now = now_ms();
-    let revoked = transaction(db, |tx| {
+    transaction(db, |tx| {
+        protect::settle_success(tx, &counters, now)?;
         store::set_password_hash(tx, &claims.sub, &hash, now)?;
-        store::revoke_user_sessions(tx, &claims.sub, Some(&claims.sid), "password changed", now)
-    })
-    ?;
-    publish_revocations(auth, &revoked)?;
+        let revoked = store::revoke_user_sessions(tx, &claims.sub, Some(&claims.sid), "password changed", now)?;
+        publish_revocations(auth, tx, &revoked, now)
+    })?;
+    protect::sweep(auth, now);
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -473,12 +444,13 @@ fn delete_session(ex: &Ex<'_>) -> Result<Response, Problem> {
     let claims = authenticate(ex)?;
     let id = ex.param("id")?;
     let auth = ex.state;
-    let revoked = store::revoke_session(auth.db()?, id, Some(&claims.sub), "signed out by the user", now_ms())
-        ?;
-    if !revoked {
-        return Err(Problem::not_found("no such active session"));
-    }
-    publish_revocations(auth, &[id.to_owned()])?;
+    let now = now_ms();
+    transaction(auth.db()?, |tx| {
+        if !store::revoke_session(tx, id, Some(&claims.sub), "signed out by the user", now)? {
+            return Err(Problem::not_found("no such active session"));
+        }
+        publish_revocations(auth, tx, &[id.to_owned()], now)
+    })?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

@@ -11,13 +11,22 @@
 //!
 //! `if_revision` makes a change conditional (412 when the user moved on);
 //! 0 or absent means unconditional.
+//!
+//! Two rules hold here, for every caller: a role change revokes every
+//! session of the user, so that tokens minted under the old role stop
+//! working at the next request on `users` and `auth` alike (the revocation
+//! check already runs on every request, so the cached read pays nothing
+//! more; reading the role per request would cost it a database or cache
+//! read); and the last administrator cannot be demoted or deleted (409),
+//! decided inside the change's transaction.
 
 use http::StatusCode;
 use troupe_auth::{DisplayName, Email, Password, Role, UserRecord, USER_COLUMNS};
 use troupe_spin::edge::{json_body, json_response, Exchange, Problem, Response};
 use troupe_spin::store::{transaction, Database, DbError, Value};
 
-use crate::handlers::{empty, field, hasher, publish_revocations, validated};
+use crate::handlers::{empty, field, hasher, validated};
+use crate::protect::publish_revocations;
 use crate::{store, Auth};
 
 type Ex<'a> = Exchange<'a, Auth>;
@@ -86,12 +95,37 @@ pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         "UPDATE users SET {} WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING {USER_COLUMNS}",
         sets.join(", ")
     );
-    let db = ex.state.db()?;
-    let rows = db.query(&sql, &params).map_err(email_taken)?;
-    match rows.first() {
-        Some(row) => json_response(StatusCode::OK, &UserRecord::from_row(&row)?),
-        None => Err(missing_or_stale(db, id)?),
-    }
+    let auth = ex.state;
+    let now = troupe_spin::now_ms();
+    let record = transaction(auth.db()?, |tx| {
+        // Count (and on Postgres lock) the administrators before reading
+        // the user's role, so that the role read is the one the lock guards.
+        let (before, admins) = match role {
+            Some(_) => {
+                let admins = store::count_admins_for_change(tx)?;
+                (store::role_of(tx, id)?, admins)
+            }
+            None => (None, 0),
+        };
+        if role == Some(Role::User) && before == Some(Role::Admin) && admins <= 1 {
+            return Err(last_admin("demoted"));
+        }
+        let rows = tx.query(&sql, &params).map_err(email_taken)?;
+        let Some(row) = rows.first() else {
+            return Err(missing_or_stale(tx, id)?);
+        };
+        let record = UserRecord::from_row(&row)?;
+        if before.is_some_and(|before| before != record.user.role) {
+            let revoked = store::revoke_user_sessions(tx, id, None, "role changed", now)?;
+            publish_revocations(auth, tx, &revoked, now)?;
+        }
+        Ok::<_, Problem>(record)
+    })?;
+    json_response(StatusCode::OK, &record)
+}
+
+fn last_admin(what: &str) -> Problem {
+    Problem::conflict(format!("the last administrator cannot be {what}; make another user an administrator first"))
 }
 
 /// Tell a missing user (404) from a stale revision (412).
@@ -118,7 +152,11 @@ pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     };
     let auth = ex.state;
     let now = troupe_spin::now_ms();
-    let sessions = transaction(auth.db()?, |tx| {
+    transaction(auth.db()?, |tx| {
+        let admins = store::count_admins_for_change(tx)?;
+        if store::role_of(tx, id)? == Some(Role::Admin) && admins <= 1 {
+            return Err(last_admin("deleted"));
+        }
         // Revoke first: on Postgres, deleting the user cascades to its
         // sessions, and their ids are needed to publish the revocations.
         let sessions = store::revoke_user_sessions(tx, id, None, "user deleted", now)?;
@@ -138,8 +176,7 @@ pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         )?;
         tx.execute("DELETE FROM sessions WHERE user_id = $1", &[id.into()])?;
         tx.execute("DELETE FROM credentials WHERE user_id = $1", &[id.into()])?;
-        Ok::<_, Problem>(sessions)
+        publish_revocations(auth, tx, &sessions, now)
     })?;
-    publish_revocations(auth, &sessions)?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -17,6 +17,17 @@ use troupe_tokens::{KeySet, SigningKey};
 /// configuration form `<kid>:<base64url>,…`.
 pub const PUBLIC_KEYS: &str = "auth:public-keys";
 
+/// Key-value key (owned by `auth`) saying where the signing key comes from:
+/// `configured` or `development`. The readiness probe reports it.
+pub const KEY_SOURCE: &str = "auth:signing-key-source";
+
+/// Key-value key (owned by `auth`): when the development-key warning was
+/// last logged (Unix ms).
+const DEV_KEY_WARNED: &str = "auth:dev-key-warned-at";
+
+/// How often the development-key warning is repeated while the key signs.
+const DEV_KEY_WARNING_INTERVAL_MS: i64 = 3600 * 1000;
+
 /// The keys in force.
 pub struct Keys {
     pub signing: SigningKey,
@@ -53,28 +64,62 @@ pub fn load<'a>(
     kv: &dyn KeyValue,
     now_ms: i64,
 ) -> Result<Keys, Problem> {
-    let signing = match variable("jwt_signing_key") {
-        Some(spec) => SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("jwt_signing_key: {e}")))?,
-        None => dev_key(db()?, now_ms)?,
+    let (signing, source) = match variable("jwt_signing_key") {
+        Some(spec) => {
+            (SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("jwt_signing_key: {e}")))?, "configured")
+        }
+        None => {
+            (dev_key(db()?, now_ms)?, "development")
+        }
     };
     let previous = KeySet::parse(&variable("jwt_verification_keys").unwrap_or_default())
         .map_err(|e| Problem::internal(format!("jwt_verification_keys: {e}")))?;
     let set = KeySet::new(std::iter::once(signing.public().clone()).chain(previous.keys().iter().cloned()));
-    publish(kv, &set);
+    publish(kv, &set, source);
+    if source == "development" {
+        warn_development_key(kv, now_ms);
+    }
     Ok(Keys { signing, set })
 }
 
-/// Publish the set when it changed. A failure is logged, not fatal: `auth`
-/// itself does not need the published copy, and the next request retries.
-fn publish(kv: &dyn KeyValue, set: &KeySet) {
+/// Components are instantiated afresh for every request and Spin tells them
+/// nothing of the process they run in, so "once per start" is approximated
+/// by the store: the warning is logged on the first request that loads the
+/// development key after the key set changed, and again at most once an hour.
+fn warn_development_key(kv: &dyn KeyValue, now_ms: i64) {
+    let last = kv.get(DEV_KEY_WARNED).ok().flatten().and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok());
+    if last.is_some_and(|at| now_ms - at < DEV_KEY_WARNING_INTERVAL_MS && at <= now_ms) {
+        return;
+    }
+    troupe_spin::warn(
+        "development-signing-key",
+        "jwt_signing_key is not set: access tokens are signed with a development key stored in the database; \
+         set jwt_signing_key in production",
+    );
+    if let Err(e) = kv.set(DEV_KEY_WARNED, now_ms.to_string().as_bytes()) {
+        troupe_spin::warn("development-signing-key", &format!("could not record the warning: {e}"));
+    }
+}
+
+/// Publish the set (and where the signing key comes from) when it changed.
+/// A failure is logged, not fatal: `auth` itself does not need the
+/// published copy, and the next request retries.
+fn publish(kv: &dyn KeyValue, set: &KeySet, source: &str) {
     let spec = set.to_spec();
     match kv.get(PUBLIC_KEYS) {
         Ok(Some(current)) if current == spec.as_bytes() => {}
         Ok(_) => {
-            if let Err(e) = kv.set(PUBLIC_KEYS, spec.as_bytes()) {
-                eprintln!("could not publish the public keys: {e}");
+            let published = kv.set(KEY_SOURCE, source.as_bytes()).and_then(|()| kv.set(PUBLIC_KEYS, spec.as_bytes()));
+            if let Err(e) = published {
+                troupe_spin::warn("keys", &format!("could not publish the public keys: {e}"));
+            }
+            if source == "development" {
+                // A new key set: say so at once, whatever the interval.
+                if let Err(e) = kv.delete(DEV_KEY_WARNED) {
+                    troupe_spin::warn("keys", &format!("could not reset the development-key warning: {e}"));
+                }
             }
         }
-        Err(e) => eprintln!("could not read the published public keys: {e}"),
+        Err(e) => troupe_spin::warn("keys", &format!("could not read the published public keys: {e}")),
     }
 }

@@ -7,14 +7,16 @@
 //! Private routes, reached only through Spin's service chaining, let other
 //! components ask for changes to the tables `auth` owns (see [`internal`]).
 //!
-//! `auth` owns the `users`, `credentials`, `sessions`, `refresh_tokens` and
-//! `auth_secrets` tables and the `auth:*` key-value keys. Handlers are in
-//! [`handlers`]; the SQL is in [`store`]; the rules they apply come from the
+//! `auth` owns the `users`, `credentials`, `sessions`, `refresh_tokens`,
+//! `auth_secrets`, `auth_throttles` and `auth_revocations` tables and the `auth:*` key-value keys. Handlers are in
+//! [`handlers`] and [`internal`]; throttles, revocations and the sweep in
+//! [`protect`]; the SQL is in [`store`]; the rules they apply come from the
 //! `troupe-auth` and `troupe-tokens` crates.
 
 mod handlers;
 mod internal;
 mod keys;
+mod protect;
 mod settings;
 mod store;
 

@@ -2,7 +2,7 @@
 //! migrations/*/0001_accounts.sql). No business rule lives here.
 
 use troupe_auth::{Email, Role, UserRecord, USER_COLUMNS};
-use troupe_spin::store::{Database, DbError, Value};
+use troupe_spin::store::{Database, DbError, Dialect, Value};
 
 /// A new account, validated.
 pub struct NewAccount<'a> {
@@ -79,6 +79,14 @@ pub struct Client {
     pub address: Option<String>,
 }
 
+/// A new session's times: now, when its first refresh token expires, and
+/// its absolute end.
+pub struct SessionTimes {
+    pub now_ms: i64,
+    pub expires_ms: i64,
+    pub ends_ms: i64,
+}
+
 /// Insert a session and its first refresh token.
 pub fn insert_session(
     db: &dyn Database,
@@ -86,22 +94,22 @@ pub fn insert_session(
     user_id: &str,
     client: &Client,
     refresh_digest: &str,
-    now_ms: i64,
-    expires_ms: i64,
+    times: &SessionTimes,
 ) -> Result<(), DbError> {
     db.execute(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, client_addr) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
         &[
             session_id.into(),
             user_id.into(),
-            now_ms.into(),
-            expires_ms.into(),
+            times.now_ms.into(),
+            times.expires_ms.into(),
+            times.ends_ms.into(),
             client.user_agent.clone().into(),
             client.address.clone().into(),
         ],
     )?;
-    insert_refresh_token(db, refresh_digest, session_id, now_ms, expires_ms)
+    insert_refresh_token(db, refresh_digest, session_id, times.now_ms, times.expires_ms)
 }
 
 /// Record a refresh token of a session.
@@ -131,9 +139,18 @@ pub struct SessionState {
     pub role: String,
     pub revoked: bool,
     pub expires_ms: i64,
+    /// The absolute end: no refresh reaches past it.
+    pub ends_ms: i64,
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, u.role, s.revoked_at, s.expires_at";
+impl SessionState {
+    /// Whether the session may still be used at `now_ms`.
+    pub fn live(&self, now_ms: i64) -> bool {
+        !self.revoked && self.expires_ms > now_ms && self.ends_ms > now_ms
+    }
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.user_id, u.role, s.revoked_at, s.expires_at, s.ends_at";
 
 fn session_from_row(row: &troupe_spin::store::Row<'_>) -> Result<SessionState, DbError> {
     Ok(SessionState {
@@ -142,6 +159,7 @@ fn session_from_row(row: &troupe_spin::store::Row<'_>) -> Result<SessionState, D
         role: row.get("role")?,
         revoked: row.get::<Option<i64>>("revoked_at")?.is_some(),
         expires_ms: row.get("expires_at")?,
+        ends_ms: row.get("ends_at")?,
     })
 }
 
@@ -239,6 +257,7 @@ pub struct SessionView {
     pub created_at: String,
     pub last_used_at: String,
     pub expires_at: String,
+    pub ends_at: String,
     pub user_agent: Option<String>,
     pub client_address: Option<String>,
     pub current: bool,
@@ -247,8 +266,9 @@ pub struct SessionView {
 /// The active sessions of a user, newest first.
 pub fn active_sessions(db: &dyn Database, user_id: &str, current: &str, now_ms: i64) -> Result<Vec<SessionView>, DbError> {
     let rows = db.query(
-        "SELECT id, created_at, last_used_at, expires_at, user_agent, client_addr FROM sessions \
-         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+        "SELECT id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr FROM sessions \
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND ends_at > $2 \
+         ORDER BY created_at DESC, id DESC",
         &[user_id.into(), now_ms.into()],
     )?;
     rows.iter()
@@ -260,9 +280,156 @@ pub fn active_sessions(db: &dyn Database, user_id: &str, current: &str, now_ms: 
                 created_at: troupe_auth::rfc3339(row.get("created_at")?),
                 last_used_at: troupe_auth::rfc3339(row.get("last_used_at")?),
                 expires_at: troupe_auth::rfc3339(row.get("expires_at")?),
+                ends_at: troupe_auth::rfc3339(row.get("ends_at")?),
                 user_agent: row.get("user_agent")?,
                 client_address: row.get("client_addr")?,
             })
         })
         .collect()
+}
+
+/// Record that `auth:revoked-session:<id>` was published for each session,
+/// to be deleted from the key-value store at `until_ms` (see [`sweep`]).
+pub fn record_revocations(db: &dyn Database, session_ids: &[String], until_ms: i64) -> Result<(), DbError> {
+    for id in session_ids {
+        db.execute(
+            "INSERT INTO auth_revocations (session_id, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at",
+            &[id.as_str().into(), until_ms.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// A user's role, if the user exists.
+pub fn role_of(db: &dyn Database, user_id: &str) -> Result<Option<Role>, DbError> {
+    let rows = db.query("SELECT role FROM users WHERE id = $1", &[user_id.into()])?;
+    rows.first()
+        .map(|row| Role::parse(&row.get::<String>("role")?).map_err(|e| DbError::Decode(format!("role: {e}"))))
+        .transpose()
+}
+
+/// How many administrators there are, read so that concurrent role changes
+/// and deletions are decided one after the other (call inside a
+/// transaction). SQLite's `BEGIN IMMEDIATE` already holds the write lock; on
+/// Postgres the administrators' rows are locked, and a second transaction
+/// waits for them, then sees the first one's outcome.
+pub fn count_admins_for_change(db: &dyn Database) -> Result<usize, DbError> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => "SELECT id FROM users WHERE role = 'admin'",
+        Dialect::Postgres => "SELECT id FROM users WHERE role = 'admin' FOR UPDATE",
+    };
+    Ok(db.query(sql, &[])?.len())
+}
+
+/// Whether any administrator exists.
+pub fn admin_exists(db: &dyn Database) -> Result<bool, DbError> {
+    Ok(!db.query("SELECT id FROM users WHERE role = 'admin' LIMIT 1", &[])?.is_empty())
+}
+
+/// The outcome of counting one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Counted: `hits` attempts so far in the window ending at `window_ends`.
+    Counted { hits: i64, window_ends: i64 },
+    /// The window is full: not counted.
+    Full { hits: i64, window_ends: i64 },
+}
+
+/// Count one attempt under `key`, unless its window already holds `limit`
+/// attempts: one atomic statement, so parallel attempts are counted one
+/// after the other. A window past its end starts again at 1.
+pub fn count_attempt(db: &dyn Database, key: &str, limit: u32, now_ms: i64, new_window_ends: i64) -> Result<Count, DbError> {
+    let rows = db.query(
+        "INSERT INTO auth_throttles (key, hits, window_ends) VALUES ($1, 1, $3) \
+         ON CONFLICT (key) DO UPDATE SET \
+           hits = CASE WHEN auth_throttles.window_ends <= $2 THEN 1 ELSE auth_throttles.hits + 1 END, \
+           window_ends = CASE WHEN auth_throttles.window_ends <= $2 THEN $3 ELSE auth_throttles.window_ends END \
+         WHERE auth_throttles.window_ends <= $2 OR auth_throttles.hits < $4 \
+         RETURNING hits, window_ends",
+        &[key.into(), now_ms.into(), new_window_ends.into(), i64::from(limit).into()],
+    )?;
+    if let Some(row) = rows.first() {
+        return Ok(Count::Counted { hits: row.get("hits")?, window_ends: row.get("window_ends")? });
+    }
+    let rows = db.query("SELECT hits, window_ends FROM auth_throttles WHERE key = $1", &[key.into()])?;
+    let row = rows.first().ok_or_else(|| DbError::Query("a full throttle window vanished".into()))?;
+    Ok(Count::Full { hits: row.get("hits")?, window_ends: row.get("window_ends")? })
+}
+
+/// Hand back one attempt counted under `key` in a window still open.
+pub fn refund_attempt(db: &dyn Database, key: &str, now_ms: i64) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE auth_throttles SET hits = hits - 1 WHERE key = $1 AND hits > 0 AND window_ends > $2",
+        &[key.into(), now_ms.into()],
+    )
+}
+
+/// Forget the window of `key`.
+pub fn clear_attempts(db: &dyn Database, key: &str) -> Result<(), DbError> {
+    db.execute("DELETE FROM auth_throttles WHERE key = $1", &[key.into()])
+}
+
+/// How many rows of each kind one sweep removes at most.
+pub const SWEEP_BATCH: i64 = 200;
+
+/// Drop throttle windows that have closed; returns how many.
+pub fn sweep_throttles(db: &dyn Database, now_ms: i64) -> Result<usize, DbError> {
+    Ok(db
+        .query(
+            "DELETE FROM auth_throttles WHERE key IN \
+             (SELECT key FROM auth_throttles WHERE window_ends <= $1 LIMIT $2) RETURNING key",
+            &[now_ms.into(), SWEEP_BATCH.into()],
+        )?
+        .len())
+}
+
+/// Clear the sealed token pairs whose grace interval has passed.
+pub fn sweep_grace_pairs(db: &dyn Database, now_ms: i64) -> Result<usize, DbError> {
+    Ok(db
+        .query(
+            "UPDATE sessions SET grace_pair = NULL, grace_token = NULL, grace_until = NULL WHERE id IN \
+             (SELECT id FROM sessions WHERE grace_pair IS NOT NULL AND grace_until <= $1 LIMIT $2) RETURNING id",
+            &[now_ms.into(), SWEEP_BATCH.into()],
+        )?
+        .len())
+}
+
+/// Revocation records whose key-value copy may go: no access token of their
+/// session can be valid any more.
+pub fn expired_revocations(db: &dyn Database, now_ms: i64) -> Result<Vec<String>, DbError> {
+    let rows = db.query(
+        "SELECT session_id FROM auth_revocations WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        &[now_ms.into(), SWEEP_BATCH.into()],
+    )?;
+    rows.iter().map(|row| row.get("session_id")).collect()
+}
+
+/// Forget revocation records (once their key-value copies are deleted).
+pub fn forget_revocations(db: &dyn Database, session_ids: &[String]) -> Result<(), DbError> {
+    for id in session_ids {
+        db.execute("DELETE FROM auth_revocations WHERE session_id = $1", &[id.as_str().into()])?;
+    }
+    Ok(())
+}
+
+/// Delete refresh tokens retired or expired before `cutoff_ms`, and sessions
+/// that ended (revoked or expired) before it, with their tokens.
+pub fn sweep_retired(db: &dyn Database, cutoff_ms: i64) -> Result<usize, DbError> {
+    let tokens = db.query(
+        "DELETE FROM refresh_tokens WHERE token_hash IN \
+         (SELECT token_hash FROM refresh_tokens WHERE replaced_at <= $1 OR expires_at <= $1 LIMIT $2) \
+         RETURNING token_hash",
+        &[cutoff_ms.into(), SWEEP_BATCH.into()],
+    )?;
+    let sessions = db.query(
+        "SELECT id FROM sessions WHERE revoked_at <= $1 OR expires_at <= $1 OR ends_at <= $1 LIMIT $2",
+        &[cutoff_ms.into(), SWEEP_BATCH.into()],
+    )?;
+    let ids: Vec<String> = sessions.iter().map(|row| row.get("id")).collect::<Result<_, _>>()?;
+    for id in &ids {
+        db.execute("DELETE FROM refresh_tokens WHERE session_id = $1", &[id.as_str().into()])?;
+        db.execute("DELETE FROM sessions WHERE id = $1", &[id.as_str().into()])?;
+    }
+    Ok(tokens.len() + ids.len())
 }

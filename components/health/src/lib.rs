@@ -68,6 +68,23 @@ struct Check {
 struct Readiness {
     status: &'static str,
     checks: Checks,
+    /// Where `auth`'s signing key comes from (`configured`, `development`),
+    /// as `auth` publishes it; `unknown` before its first token.
+    signing_key: String,
+    /// What an operator should fix although the service is ready.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<&'static str>,
+}
+
+/// Where `auth` says its signing key comes from (its key-value contract).
+const SIGNING_KEY_SOURCE: &str = "auth:signing-key-source";
+
+fn signing_key_source() -> String {
+    troupe_spin::key_value("default")
+        .ok()
+        .and_then(|store| store.get(SIGNING_KEY_SOURCE).ok().flatten())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[derive(Serialize)]
@@ -128,7 +145,13 @@ fn ready(_: &Exchange<'_, ()>) -> Result<Response, Problem> {
     let checks = Checks { database: timed(check_database), key_value: timed(check_key_value) };
     let healthy = checks.database.error.is_none() && checks.key_value.error.is_none();
     let (status, word) = if healthy { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
-    let mut response = json_response(status, &Readiness { status: word, checks })?;
+    let signing_key = signing_key_source();
+    let warnings = if signing_key == "development" {
+        vec!["access tokens are signed with a development key kept in the database: set jwt_signing_key"]
+    } else {
+        Vec::new()
+    };
+    let mut response = json_response(status, &Readiness { status: word, checks, signing_key, warnings })?;
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     Ok(response)
 }

@@ -227,9 +227,17 @@ enum Remembered {
 
 fn claim_key(db: &dyn Database, caller: &str, key: &str, fingerprint: &str) -> Result<Remembered, Problem> {
     let now = troupe_spin::now_ms();
+    let expired = now - IDEMPOTENCY_WINDOW_MS;
     db.execute(
         "DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2 AND created_at <= $3",
-        &[caller.into(), key.into(), (now - IDEMPOTENCY_WINDOW_MS).into()],
+        &[caller.into(), key.into(), expired.into()],
+    )?;
+    // Records live 24 hours: each keyed request also removes a bounded batch
+    // of expired ones (no host runs a cron for us).
+    db.execute(
+        "DELETE FROM idempotency_keys WHERE (caller_id, key) IN \
+         (SELECT caller_id, key FROM idempotency_keys WHERE created_at <= $1 LIMIT 32)",
+        &[expired.into()],
     )?;
     let claimed = db.query(
         "INSERT INTO idempotency_keys (caller_id, key, fingerprint, status, created_at) VALUES ($1, $2, $3, 0, $4) \

@@ -4,10 +4,8 @@
 //! edge ([`Email`], [`DisplayName`], [`Password`], [`Role`]) and keeps its
 //! handlers to orchestration: hashing ([`PasswordHasher`]), refresh tokens
 //! ([`RefreshToken`]), the sealed copy of a session's current token pair
-//! ([`Sealer`]), login throttling ([`throttle`]) and the client address
-//! ([`client_address`]) are all decided here and tested natively.
+//! ([`Sealer`]), and throttle keys and windows ([`throttle`]) are all decided here and tested natively.
 
-mod client;
 mod fields;
 mod password;
 mod refresh;
@@ -15,9 +13,8 @@ mod sealed;
 pub mod throttle;
 mod user;
 
-pub use throttle::{Decision, Policy, Window};
+pub use throttle::{Counter, OnSuccess, PasswordPolicies, Policy};
 
-pub use client::client_address;
 pub use fields::{DisplayName, Email, FieldError, Role};
 pub use password::{HashParams, Password, PasswordHasher, Verification};
 pub use refresh::RefreshToken;

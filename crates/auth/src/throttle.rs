@@ -1,75 +1,42 @@
-//! Login throttling: fixed windows of failures that expire on their own.
+//! Throttles: fixed windows of attempts, counted per key.
 //!
-//! A window is stored as JSON under a key of the component's key-value
-//! store; Spin's store has no expiry, so a window older than its period
-//! simply counts as empty. Increments are read-modify-write (the store has no
-//! atomic increment), so racing failures may be undercounted by the number
-//! of concurrent attempts, which bounds an attacker to a small multiple of
-//! the limit at worst.
+//! Every attempt is counted *before* the work it guards (the password check,
+//! the registration's hash), with one atomic conditional increment in the
+//! database (see the `auth` component's store): an attempt that would take a
+//! counter past its limit is refused without being counted, and a burst of
+//! parallel attempts cannot all read the same count, because the database
+//! serialises the increments. A successful sign-in hands its attempt back
+//! ([`Counter::refunded_on_success`]).
+//!
+//! This module decides the keys, the windows and the headers; it does no I/O.
 
-use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-/// Failures counted in one window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
-    /// Failures so far.
-    pub failures: u32,
-    /// When the window opened, Unix milliseconds.
-    pub started_ms: i64,
-}
-
-/// A limit: `limit` failures per `period_ms`.
+/// A limit: `limit` attempts per `period_ms`. A limit of 0 turns it off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// The policy's name in `RateLimit` headers.
     pub name: &'static str,
-    /// Failures allowed per window.
+    /// Attempts allowed per window; 0: no limit.
     pub limit: u32,
     /// The window's length, in milliseconds.
     pub period_ms: i64,
 }
 
-/// Whether another attempt may proceed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Yes; `remaining` failures are left in the window.
-    Allowed {
-        /// Failures left.
-        remaining: u32,
-    },
-    /// No, until the window ends in `retry_after_secs`.
-    Blocked {
-        /// Seconds until the window ends (at least 1).
-        retry_after_secs: i64,
-    },
-}
-
 impl Policy {
-    /// The window in force at `now_ms`, given what was stored.
-    pub fn current(&self, stored: Option<Window>, now_ms: i64) -> Window {
-        match stored {
-            Some(window) if now_ms - window.started_ms < self.period_ms && now_ms >= window.started_ms => window,
-            _ => Window { failures: 0, started_ms: now_ms },
-        }
+    /// Whether this policy limits anything.
+    pub fn enabled(&self) -> bool {
+        self.limit > 0 && self.period_ms > 0
     }
 
-    /// May an attempt proceed in `window`?
-    pub fn check(&self, window: &Window, now_ms: i64) -> Decision {
-        if window.failures >= self.limit {
-            Decision::Blocked { retry_after_secs: self.seconds_left(window, now_ms) }
-        } else {
-            Decision::Allowed { remaining: self.limit - window.failures }
-        }
+    /// When a window opened at `now_ms` closes.
+    pub fn window_ends(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_add(self.period_ms)
     }
 
-    /// `window` after one more failure.
-    pub fn record_failure(&self, window: Window) -> Window {
-        Window { failures: window.failures.saturating_add(1), ..window }
-    }
-
-    fn seconds_left(&self, window: &Window, now_ms: i64) -> i64 {
-        let left_ms = window.started_ms + self.period_ms - now_ms;
-        ((left_ms + 999) / 1000).max(1)
+    /// Seconds until a window that closes at `window_ends_ms` does (at least 1).
+    pub fn retry_after_secs(window_ends_ms: i64, now_ms: i64) -> i64 {
+        ((window_ends_ms - now_ms + 999) / 1000).max(1)
     }
 
     /// The `RateLimit-Policy` header value (draft-ietf-httpapi-ratelimit-headers):
@@ -79,10 +46,77 @@ impl Policy {
     }
 
     /// The `RateLimit` header value: `"name";r=<remaining>;t=<seconds to reset>`.
-    pub fn ratelimit_header(&self, window: &Window, now_ms: i64) -> String {
-        let remaining = self.limit.saturating_sub(window.failures);
-        format!("\"{}\";r={};t={}", self.name, remaining, self.seconds_left(window, now_ms))
+    pub fn ratelimit_header(&self, hits: i64, window_ends_ms: i64, now_ms: i64) -> String {
+        let remaining = (i64::from(self.limit) - hits).max(0);
+        format!("\"{}\";r={};t={}", self.name, remaining, Self::retry_after_secs(window_ends_ms, now_ms))
     }
+}
+
+/// One counter an attempt is counted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// Its key in the throttle table (emails appear only hashed).
+    pub key: String,
+    /// Its limit.
+    pub policy: Policy,
+    /// What a successful sign-in does to it.
+    pub on_success: OnSuccess,
+}
+
+/// What a successful sign-in does to a counter it was counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSuccess {
+    /// Forget the window: the right password from this address proves the
+    /// earlier failures were the user's own typos.
+    Clear,
+    /// Hand the attempt back: it was not a failure, but the failures of
+    /// others (from other addresses, or on other accounts) still count.
+    Refund,
+    /// Keep it (registrations: every attempt counts).
+    Keep,
+}
+
+impl Counter {
+    /// Whether a success hands this attempt back or clears the window.
+    pub fn refunded_on_success(&self) -> bool {
+        self.on_success != OnSuccess::Keep
+    }
+}
+
+/// The limits on password checks (sign-in, and the current password of a
+/// password change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicies {
+    /// Failures per account from one address.
+    pub per_account_and_address: Policy,
+    /// Failures per account from every address together.
+    pub per_account: Policy,
+    /// Failures per address on every account together.
+    pub per_address: Policy,
+}
+
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The counters one password check is counted in: for the account (by its
+/// email key) from the client's address bucket, for the account, and for
+/// the address bucket. Disabled policies are left out.
+pub fn password_counters(email_key: &str, address_bucket: &str, policies: &PasswordPolicies) -> Vec<Counter> {
+    [
+        (format!("pwd:acct-addr:{}", digest(&format!("{email_key}\n{address_bucket}"))), policies.per_account_and_address, OnSuccess::Clear),
+        (format!("pwd:acct:{}", digest(email_key)), policies.per_account, OnSuccess::Refund),
+        (format!("pwd:addr:{address_bucket}"), policies.per_address, OnSuccess::Refund),
+    ]
+    .into_iter()
+    .filter(|(_, policy, _)| policy.enabled())
+    .map(|(key, policy, on_success)| Counter { key, policy, on_success })
+    .collect()
+}
+
+/// The counter of registrations from an address bucket, if limited.
+pub fn registration_counter(address_bucket: &str, policy: Policy) -> Option<Counter> {
+    policy.enabled().then(|| Counter { key: format!("register:addr:{address_bucket}"), policy, on_success: OnSuccess::Keep })
 }
 
 #[cfg(test)]
@@ -91,25 +125,42 @@ mod tests {
 
     const POLICY: Policy = Policy { name: "login", limit: 3, period_ms: 60_000 };
 
-    #[test]
-    fn failures_accumulate_until_the_limit_blocks() {
-        let mut window = POLICY.current(None, 1_000);
-        for expected_remaining in [3, 2, 1] {
-            assert_eq!(POLICY.check(&window, 1_000), Decision::Allowed { remaining: expected_remaining });
-            window = POLICY.record_failure(window);
+    fn policies(per_account: u32) -> PasswordPolicies {
+        PasswordPolicies {
+            per_account_and_address: POLICY,
+            per_account: Policy { name: "login-account", limit: per_account, period_ms: 60_000 },
+            per_address: Policy { name: "login-address", limit: 50, period_ms: 60_000 },
         }
-        assert_eq!(POLICY.check(&window, 31_000), Decision::Blocked { retry_after_secs: 30 });
-        assert_eq!(POLICY.ratelimit_header(&window, 31_000), "\"login\";r=0;t=30");
-        assert_eq!(POLICY.policy_header(), "\"login\";q=3;w=60");
     }
 
     #[test]
-    fn a_window_expires_on_its_own() {
-        let full = Window { failures: 3, started_ms: 0 };
-        assert_eq!(POLICY.current(Some(full), 59_999), full);
-        assert_eq!(POLICY.current(Some(full), 60_000), Window { failures: 0, started_ms: 60_000 });
-        // A window from the future (clock skew between nodes) is reset too.
-        assert_eq!(POLICY.current(Some(Window { failures: 3, started_ms: 90_000 }), 1).failures, 0);
-        assert_eq!(POLICY.check(&full, 59_999), Decision::Blocked { retry_after_secs: 1 });
+    fn headers_say_what_is_left_and_when_the_window_ends() {
+        assert_eq!(POLICY.policy_header(), "\"login\";q=3;w=60");
+        assert_eq!(POLICY.ratelimit_header(3, 61_000, 31_000), "\"login\";r=0;t=30");
+        assert_eq!(POLICY.ratelimit_header(1, 61_000, 60_999), "\"login\";r=2;t=1");
+        assert_eq!(Policy::retry_after_secs(1_000, 5_000), 1);
+        assert_eq!(POLICY.window_ends(1_000), 61_000);
+    }
+
+    #[test]
+    fn a_password_check_counts_per_account_and_address_per_account_and_per_address() {
+        let counters = password_counters("ann@example.com", "192.0.2.1", &policies(20));
+        let keys: Vec<&str> = counters.iter().map(|c| c.key.split(':').take(2).last().unwrap_or("")).collect();
+        assert_eq!(keys, ["acct-addr", "acct", "addr"]);
+        assert_eq!(counters[2].key, "pwd:addr:192.0.2.1");
+        // Emails never appear in keys, and each (account, address) has its own.
+        assert!(counters.iter().all(|c| !c.key.contains("ann")));
+        assert_ne!(password_counters("ann@example.com", "192.0.2.2", &policies(20))[0].key, counters[0].key);
+        assert_eq!(password_counters("ann@example.com", "192.0.2.2", &policies(20))[1].key, counters[1].key);
+        assert_eq!(counters.iter().map(|c| c.on_success).collect::<Vec<_>>(), [OnSuccess::Clear, OnSuccess::Refund, OnSuccess::Refund]);
+    }
+
+    #[test]
+    fn a_limit_of_zero_turns_a_counter_off() {
+        assert_eq!(password_counters("a@b.c", "192.0.2.1", &policies(0)).len(), 2);
+        assert!(registration_counter("192.0.2.1", Policy { name: "register", limit: 0, period_ms: 1 }).is_none());
+        let counter = registration_counter("2001:db8::/64", Policy { name: "register", limit: 10, period_ms: 1 }).expect("on");
+        assert_eq!(counter.key, "register:addr:2001:db8::/64");
+        assert!(!counter.refunded_on_success());
     }
 }

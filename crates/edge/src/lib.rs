@@ -10,6 +10,7 @@
 //! tested natively; the Spin-specific glue lives in `troupe-spin`.
 
 mod body;
+pub mod client;
 mod cors;
 mod problem;
 mod router;
@@ -19,7 +20,8 @@ pub use body::{json_body, json_object, json_response, too_large, Fields, Patch, 
 pub use cors::CorsPolicy;
 pub use problem::{FieldError, Problem};
 pub use router::{Handler, Params, Router};
-pub use serve::{request_id, serve, Exchange, Oversized, REQUEST_ID};
+pub use client::TrustedProxies;
+pub use serve::{request_id, serve, Exchange, Oversized, Platform, REQUEST_ID};
 
 /// A request as components receive it: the whole body, already read within
 /// [`BODY_LIMIT`].

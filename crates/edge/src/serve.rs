@@ -1,11 +1,13 @@
 //! The layer around every request: request id, dispatch, problems, access log.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use http::{HeaderName, HeaderValue, Method};
 use serde::Serialize;
 
+use crate::client::{client_address, host_header, TrustedProxies};
 use crate::{CorsPolicy, Params, Problem, Request, Response, Router};
 
 /// A request extension set by the transport when the body exceeded
@@ -15,6 +17,18 @@ pub struct Oversized;
 
 /// The request-id header, echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the edge asks of the platform, each only when a request needs it
+/// (under Spin every answer is a host call).
+#[derive(Debug, Clone, Copy)]
+pub struct Platform {
+    /// The current time as RFC 3339, for the access log.
+    pub now_rfc3339: fn() -> String,
+    /// The CORS policy; asked only for requests that carry an `Origin`.
+    pub cors: fn() -> CorsPolicy,
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: fn() -> TrustedProxies,
+}
 
 /// Everything a handler sees of its request.
 pub struct Exchange<'a, S> {
@@ -26,6 +40,8 @@ pub struct Exchange<'a, S> {
     pub state: &'a S,
     /// This request's id.
     pub request_id: &'a str,
+    platform: &'a Platform,
+    client: OnceCell<Option<IpAddr>>,
     user: RefCell<Option<String>>,
 }
 
@@ -41,9 +57,22 @@ impl<S> Exchange<'_, S> {
         self.params.get(name).ok_or_else(|| Problem::internal(format!("route has no parameter `{name}`")))
     }
 
-    /// A request header as text, if present and visible ASCII.
-    pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
+    /// A request header as text, if present and visible ASCII: the first
+    /// line of that name, except for the `spin-*` headers the host sets,
+    /// whose value is the last line (a client can send its own before it).
+    pub fn header(&self, name: impl AsRef<str>) -> Option<&str> {
+        let name = name.as_ref();
+        if name.len() > 5 && name[..5].eq_ignore_ascii_case("spin-") {
+            return host_header(self.request.headers(), name);
+        }
         self.request.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The client's address: the host's peer address, or what trusted
+    /// proxies say of it (see [`crate::client`]). The one source of the
+    /// address for throttles, sessions and logs.
+    pub fn client_addr(&self) -> Option<IpAddr> {
+        *self.client.get_or_init(|| client_address(self.request.headers(), &(self.platform.trusted_proxies)()))
     }
 
     /// The query string's `name=value` pairs, percent-decoded.
@@ -110,6 +139,8 @@ struct AccessLog<'a> {
     status: u16,
     duration_us: u128,
     #[serde(skip_serializing_if = "Option::is_none")]
+    client_addr: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
@@ -118,17 +149,10 @@ struct AccessLog<'a> {
 /// Serve one request: resolve the route, run its handler, render problems,
 /// tag the response with the request id and log one JSON line to stdout.
 ///
-/// `request_id` is this request's id (see [`request_id`]); `now_rfc3339`
-/// stamps the log line.
-pub fn serve<S>(
-    component: &str,
-    router: &Router<S>,
-    request: &Request,
-    request_id: &str,
-    state: &S,
-    now_rfc3339: impl FnOnce() -> String,
-    cors: impl Fn() -> CorsPolicy,
-) -> Response {
+/// `request_id` is this request's id (see [`request_id`]); `platform`
+/// answers what the edge needs to know of the host.
+pub fn serve<S>(component: &str, router: &Router<S>, request: &Request, request_id: &str, state: &S, platform: &Platform) -> Response {
+    let cors = platform.cors;
     let started = Instant::now();
     let path = request.uri().path();
     let resolved = match request.extensions().get::<Oversized>() {
@@ -139,15 +163,22 @@ pub fn serve<S>(
         },
         None => router.resolve(request.method(), path).map(Ok),
     };
-    let (outcome, route, user) = match resolved {
-        Ok(Err(preflight)) => (Ok(preflight), "", None),
+    let exchange = |params| Exchange {
+        request,
+        params,
+        state,
+        request_id,
+        platform,
+        client: OnceCell::new(),
+        user: RefCell::new(None),
+    };
+    let (outcome, route, exchange) = match resolved {
+        Ok(Err(preflight)) => (Ok(preflight), "", exchange(Params::default())),
         Ok(Ok((handler, route, params))) => {
-            let exchange =
-                Exchange { request, params, state, request_id, user: RefCell::new(None) };
-            let outcome = handler(&exchange);
-            (outcome, route, exchange.user.into_inner())
+            let exchange = exchange(params);
+            (handler(&exchange), route, exchange)
         }
-        Err(problem) => (Err(problem), "", None),
+        Err(problem) => (Err(problem), "", exchange(Params::default())),
     };
     let (mut response, cause) = match outcome {
         Ok(response) => (response, None),
@@ -165,20 +196,23 @@ pub fn serve<S>(
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    let user = exchange.user.borrow();
     let line = AccessLog {
-        time: now_rfc3339(),
+        time: (platform.now_rfc3339)(),
         request_id,
         component,
         method: request.method().as_str(),
         route,
         status: response.status().as_u16(),
         duration_us: started.elapsed().as_micros(),
+        client_addr: exchange.client_addr(),
         user_id: user.as_deref(),
         error: cause.as_deref(),
     };
     if let Ok(json) = serde_json::to_string(&line) {
         println!("{json}");
     }
+    drop(user);
     response
 }
 
@@ -198,6 +232,8 @@ mod tests {
     fn broken(_: &Exchange<'_, &'static str>) -> Result<Response, Problem> {
         Err(Problem::internal("secret detail"))
     }
+
+    const PLATFORM: Platform = Platform { now_rfc3339: String::new, cors: CorsPolicy::default, trusted_proxies: TrustedProxies::default };
 
     fn request(method: &str, uri: &str, id: Option<&str>) -> Request {
         let mut builder = http::Request::builder().method(method).uri(uri);
@@ -219,19 +255,19 @@ mod tests {
     #[test]
     fn handlers_see_params_query_and_state_and_responses_carry_the_request_id() {
         let router = Router::new().get("/things/:id", whoami).get("/broken", broken);
-        let response = serve("test", &router, &request("GET", "/things/7?a=1&b=x%20y+z&c", None), "rid", &"state", String::new, CorsPolicy::default);
+        let response = serve("test", &router, &request("GET", "/things/7?a=1&b=x%20y+z&c", None), "rid", &"state", &PLATFORM);
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["x-request-id"], "rid");
         assert_eq!(
             String::from_utf8(response.into_body()).expect("utf-8"),
             r#"state:7:[("a", "1"), ("b", "x y z"), ("c", "")]"#
         );
-        let failed = serve("test", &router, &request("GET", "/broken", None), "rid", &"state", String::new, CorsPolicy::default);
+        let failed = serve("test", &router, &request("GET", "/broken", None), "rid", &"state", &PLATFORM);
         assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!String::from_utf8_lossy(failed.body()).contains("secret"));
-        let missing = serve("test", &router, &request("POST", "/things/7", None), "rid", &"state", String::new, CorsPolicy::default);
+        let missing = serve("test", &router, &request("POST", "/things/7", None), "rid", &"state", &PLATFORM);
         assert_eq!(missing.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let head = serve("test", &router, &request("HEAD", "/nothing", None), "rid", &"state", String::new, CorsPolicy::default);
+        let head = serve("test", &router, &request("HEAD", "/nothing", None), "rid", &"state", &PLATFORM);
         assert!(head.body().is_empty());
     }
 

@@ -36,6 +36,19 @@ pub fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, 
     spin_sdk::http::run(spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request)).map_err(|e| e.to_string())
 }
 
+/// Write a warning as one JSON line to stderr (which Spin collects with the
+/// component's output): `{"time", "level":"warn", "event", "message"}`.
+/// `message` must never hold a secret.
+pub fn warn(event: &str, message: &str) {
+    let line = serde_json::json!({
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "level": "warn",
+        "event": event,
+        "message": message,
+    });
+    eprintln!("{line}");
+}
+
 /// The current time in Unix milliseconds (WASI wall clock).
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

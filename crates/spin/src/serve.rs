@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use spin_sdk::http::IncomingRequest;
-use troupe_edge::{CorsPolicy, Oversized, Request, Response, Router, BODY_LIMIT};
+use troupe_edge::{CorsPolicy, Oversized, Platform, Request, Response, Router, TrustedProxies, BODY_LIMIT};
 
 /// Serve `incoming` with `router`, as component `component`.
 ///
@@ -19,15 +19,24 @@ pub async fn serve<S>(component: &str, router: &Router<S>, incoming: IncomingReq
         }
     };
     let id = troupe_edge::request_id(&request, crate::new_id);
-    troupe_edge::serve(
-        component,
-        router,
-        &request,
-        &id,
-        state,
-        || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        cors_policy,
-    )
+    troupe_edge::serve(component, router, &request, &id, state, &PLATFORM)
+}
+
+/// What the edge asks of Spin.
+const PLATFORM: Platform = Platform { now_rfc3339, cors: cors_policy, trusted_proxies };
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The `trusted_proxies` variable. A list that does not parse trusts no
+/// proxy (the peer address is used as it is) and says so in the log.
+fn trusted_proxies() -> TrustedProxies {
+    let list = crate::variable("trusted_proxies").unwrap_or_default();
+    TrustedProxies::parse(&list).unwrap_or_else(|bad| {
+        crate::warn("trusted_proxies", &format!("not an address or CIDR range: {bad}; trusting no proxy"));
+        TrustedProxies::default()
+    })
 }
 
 async fn read(incoming: IncomingRequest) -> Result<Request, String> {

@@ -52,7 +52,7 @@ macro_rules! migration {
 
 /// Every migration, in order. A test checks that this list and the files
 /// under `migrations/` agree.
-pub const MIGRATIONS: &[Migration] = &[migration!(0001, "accounts"), migration!(0002, "idempotency")];
+pub const MIGRATIONS: &[Migration] = &[migration!(0001, "accounts"), migration!(0002, "idempotency"), migration!(0003, "protection")];
 
 /// The version a fully migrated database is at.
 pub fn latest_version() -> i64 {

@@ -1,0 +1,120 @@
+//! Account protection over `auth`'s tables: throttles counted atomically in
+//! the database, revocations published where `users` looks, and the sweep
+//! that removes what no rule needs any more.
+
+use http::{header, HeaderName, StatusCode};
+use troupe_auth::{Counter, OnSuccess, Policy};
+use troupe_spin::edge::Problem;
+use troupe_spin::store::{transaction, Database, DbError, KeyValue};
+
+use crate::settings::LEEWAY_SECS;
+use crate::store::{self, Count};
+use crate::Auth;
+
+/// Key-value prefix (owned by `auth`) of revoked sessions, which `users`
+/// consults on every request: `auth:revoked-session:<session id>`.
+pub const REVOKED_SESSION: &str = "auth:revoked-session:";
+
+const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Count one attempt in every counter, in one transaction: when any of them
+/// is full, nothing is counted and the answer is 429 with `Retry-After` and
+/// the `RateLimit` headers of the counter that refused.
+pub fn admit(db: &dyn Database, counters: &[Counter], now_ms: i64, detail: &str) -> Result<(), Problem> {
+    if counters.is_empty() {
+        return Ok(());
+    }
+    transaction(db, |tx| {
+        for counter in counters {
+            let policy = counter.policy;
+            match store::count_attempt(tx, &counter.key, policy.limit, now_ms, policy.window_ends(now_ms))? {
+                Count::Counted { .. } => {}
+                Count::Full { hits, window_ends } => return Err(too_many(&policy, hits, window_ends, now_ms, detail)),
+            }
+        }
+        Ok(())
+    })
+}
+
+fn too_many(policy: &Policy, hits: i64, window_ends: i64, now_ms: i64, detail: &str) -> Problem {
+    Problem::new(StatusCode::TOO_MANY_REQUESTS)
+        .detail(detail)
+        .header(header::RETRY_AFTER, Policy::retry_after_secs(window_ends, now_ms).to_string())
+        .header(RATE_LIMIT, policy.ratelimit_header(hits, window_ends, now_ms))
+        .header(RATE_LIMIT_POLICY, policy.policy_header())
+}
+
+/// After the right password: clear or hand back what the attempt counted
+/// (inside the caller's transaction).
+pub fn settle_success(db: &dyn Database, counters: &[Counter], now_ms: i64) -> Result<(), DbError> {
+    for counter in counters {
+        match counter.on_success {
+            OnSuccess::Clear => store::clear_attempts(db, &counter.key)?,
+            OnSuccess::Refund => store::refund_attempt(db, &counter.key, now_ms)?,
+            OnSuccess::Keep => {}
+        }
+    }
+    Ok(())
+}
+
+/// Publish revocations where `users` looks for them, and record them for the
+/// sweep, inside the transaction that revokes: if the key-value store fails,
+/// the transaction rolls back and the request answers 503, so no revocation
+/// is ever answered as done while `users` would still accept its tokens.
+/// A retry (every revoking route is idempotent) does it again.
+pub fn publish_revocations(auth: &Auth, tx: &dyn Database, session_ids: &[String], now_ms: i64) -> Result<(), Problem> {
+    if session_ids.is_empty() {
+        return Ok(());
+    }
+    // No access token of these sessions outlives this (lifetime + leeway).
+    let until = now_ms + (auth.settings().access_ttl_secs + LEEWAY_SECS) * 1000;
+    store::record_revocations(tx, session_ids, until)?;
+    let kv = auth.kv()?;
+    let value = until.to_string();
+    for id in session_ids {
+        kv.set(&format!("{REVOKED_SESSION}{id}"), value.as_bytes())
+            .map_err(|e| Problem::unavailable(format!("could not publish a revocation: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Remove, in bounded batches, what no rule needs any more: closed throttle
+/// windows, grace pairs past their interval, key-value revocation records
+/// that outlived every token of their session, and sessions and refresh
+/// tokens ended longer ago than the retention period.
+///
+/// Spin's key-value store has no expiry and no host runs a cron for us, so
+/// this runs on the requests that write anyway (sign-in, registration,
+/// sign-out, password change), after their work: it never changes their
+/// answer, and a failure is only logged.
+pub fn sweep(auth: &Auth, now_ms: i64) {
+    if let Err(e) = try_sweep(auth, now_ms) {
+        troupe_spin::warn("sweep", &format!("housekeeping failed, will retry on a later request: {e}"));
+    }
+}
+
+fn why(problem: Problem) -> String {
+    problem.cause().map_or_else(|| problem.status().to_string(), str::to_owned)
+}
+
+fn try_sweep(auth: &Auth, now_ms: i64) -> Result<(), String> {
+    let db = auth.db().map_err(why)?;
+    let cutoff = now_ms - auth.settings().retention_secs * 1000;
+    transaction(db, |tx| {
+        store::sweep_throttles(tx, now_ms)?;
+        store::sweep_grace_pairs(tx, now_ms)?;
+        store::sweep_retired(tx, cutoff)?;
+        Ok::<_, DbError>(())
+    })
+    .map_err(|e| e.to_string())?;
+    let expired = store::expired_revocations(db, now_ms).map_err(|e| e.to_string())?;
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let kv = auth.kv().map_err(why)?;
+    for id in &expired {
+        kv.delete(&format!("{REVOKED_SESSION}{id}")).map_err(|e| e.to_string())?;
+    }
+    store::forget_revocations(db, &expired).map_err(|e| e.to_string())
+}
