@@ -1,9 +1,9 @@
 //! Loading and serving whole applications through the public API.
 //!
 //! The tests that need a real component use Troupe's `health.wasm`
-//! (`cargo build --target wasm32-wasip2 --release -p health`); when it has
-//! not been built they say so and stop, since this crate does not build
-//! components itself.
+//! (`cargo build --target wasm32-wasip2 --release -p health`, which the
+//! test command runs first). When it has not been built they fail, saying
+//! so: a test that cannot run must not pass.
 
 use std::{
     io::{Read, Write},
@@ -13,15 +13,15 @@ use std::{
 
 use troupe_host::{testing, App, HostConfig};
 
-fn health_wasm() -> Option<PathBuf> {
+fn health_wasm() -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/wasm32-wasip2/release/health.wasm");
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipping: {} has not been built", path.display());
-        None
-    }
+    assert!(
+        path.exists(),
+        "{} has not been built: run scripts/build-wasm (scripts/test does)",
+        path.display()
+    );
+    path
 }
 
 /// Writes `spin.toml` (and nothing else) into a fresh directory.
@@ -85,7 +85,7 @@ source = {wasm:?}
 
 #[test]
 fn health_component_answers_on_its_route() {
-    let Some(wasm) = health_wasm() else { return };
+    let wasm = health_wasm();
     let dir = app_dir(&health_manifest(&wasm));
     let app = testing::spawn(HostConfig::new(dir.path().join("spin.toml"))).expect("app starts");
     let (status, body) = get(app.addr, "/health");
@@ -95,7 +95,7 @@ fn health_component_answers_on_its_route() {
 
 #[test]
 fn private_route_is_not_reachable_from_outside() {
-    let Some(wasm) = health_wasm() else { return };
+    let wasm = health_wasm();
     let dir = app_dir(&health_manifest(&wasm));
     let app = testing::spawn(HostConfig::new(dir.path().join("spin.toml"))).expect("app starts");
     // `hidden` has only a private route: nothing outside reaches it.
@@ -105,7 +105,7 @@ fn private_route_is_not_reachable_from_outside() {
 
 #[test]
 fn unmatched_path_is_an_empty_404_and_well_known_endpoints_are_the_hosts() {
-    let Some(wasm) = health_wasm() else { return };
+    let wasm = health_wasm();
     let dir = app_dir(&health_manifest(&wasm));
     let app = testing::spawn(HostConfig::new(dir.path().join("spin.toml"))).expect("app starts");
     assert_eq!(get(app.addr, "/nothing/here"), (404, String::new()));
@@ -125,7 +125,7 @@ fn unmatched_path_is_an_empty_404_and_well_known_endpoints_are_the_hosts() {
 
 #[test]
 fn default_stores_live_in_the_state_dir_under_spins_file_names() {
-    let Some(wasm) = health_wasm() else { return };
+    let wasm = health_wasm();
     let dir = app_dir(&health_manifest(&wasm));
     let state = dir.path().join(".spin");
     let mut config = HostConfig::new(dir.path().join("spin.toml"));
@@ -139,7 +139,7 @@ fn default_stores_live_in_the_state_dir_under_spins_file_names() {
 
 #[test]
 fn component_output_is_appended_to_the_log_file_with_its_id() {
-    let Some(wasm) = health_wasm() else { return };
+    let wasm = health_wasm();
     let dir = app_dir(&health_manifest(&wasm));
     let log = dir.path().join("host.log");
     let mut config = HostConfig::new(dir.path().join("spin.toml"));
