@@ -7,6 +7,7 @@ mod auth;
 mod docs;
 mod edge;
 mod health;
+mod limits;
 mod openapi;
 mod protection;
 mod users;

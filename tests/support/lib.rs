@@ -43,6 +43,9 @@ pub struct Options {
     pub variables: HashMap<String, String>,
     /// The manifest, if not the repository's `spin.toml`.
     pub manifest: Option<PathBuf>,
+    /// The state directory (SQLite database, key-value store) of another
+    /// running app, to run a second instance on the same stores.
+    pub share_state_of: Option<PathBuf>,
 }
 
 impl Backend {
@@ -59,7 +62,7 @@ impl Backend {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { backend: Backend::from_env(), variables: fast_hashing(), manifest: None }
+        Self { backend: Backend::from_env(), variables: fast_hashing(), manifest: None, share_state_of: None }
     }
 }
 
@@ -72,6 +75,15 @@ impl Options {
     /// Without the cheap argon2 settings: the production defaults.
     pub fn production_hashing(mut self) -> Self {
         self.variables.retain(|name, _| !name.starts_with("argon2_"));
+        self
+    }
+
+    /// Serve the same stores as `app` (a second instance of the application).
+    pub fn sharing(mut self, app: &TestApp) -> Self {
+        self.share_state_of = Some(app.state_dir.clone());
+        if let Some(url) = &app.database_url {
+            self.variables.insert("database_url".into(), url.clone());
+        }
         self
     }
 
@@ -168,7 +180,9 @@ pub fn spawn_app_with(options: Options) -> TestApp {
 /// Start the app, or say why it would not.
 pub fn try_spawn_app(options: Options) -> anyhow::Result<TestApp> {
     let state = tempfile::tempdir()?;
-    let schema = (options.backend == Backend::Postgres).then(Schema::create);
+    let shared = options.share_state_of.is_some();
+    // A second instance uses the first one's database, schema included.
+    let schema = (options.backend == Backend::Postgres && !shared).then(Schema::create);
     let mut variables = options.variables;
     if let Some(schema) = &schema {
         // A test that names its own database keeps it.
@@ -177,13 +191,14 @@ pub fn try_spawn_app(options: Options) -> anyhow::Result<TestApp> {
     let database_url = variables.get("database_url").filter(|url| url.starts_with("postgres")).cloned();
     let log_file = state.path().join("components.log");
     let mut config = troupe_host::HostConfig::new(options.manifest.unwrap_or_else(|| repo_root().join("spin.toml")));
-    config.state_dir = Some(state.path().join(".spin"));
+    let state_dir = options.share_state_of.unwrap_or_else(|| state.path().join(".spin"));
+    config.state_dir = Some(state_dir.clone());
     config.variables = variables;
     config.log_file = Some(log_file.clone());
     let app = troupe_host::testing::spawn(config)?;
     Ok(TestApp {
         base_url: app.base_url.clone(),
-        state_dir: state.path().join(".spin"),
+        state_dir,
         log_file,
         database_url,
         client: Client::builder().timeout(std::time::Duration::from_secs(60)).build()?,

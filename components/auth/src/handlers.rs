@@ -146,7 +146,7 @@ fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
     let session = store::session(auth.db()?, &claims.sid)?;
     match session {
         Some(s) if s.live(now_ms()) && s.user_id == claims.sub => {
-            ex.set_user(&claims.sub);
+            ex.authenticated(&claims.sub)?;
             Ok(claims)
         }
         _ => Err(Problem::unauthorized("the session has ended")),

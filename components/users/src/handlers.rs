@@ -4,6 +4,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use troupe_auth::{User, UserRecord, USER_COLUMNS};
+use troupe_spin::edge::protect::{etag_matches, Comparison};
 use troupe_spin::edge::{json_body, json_object, json_response, Exchange, FieldError, Patch, Problem, Response, Router};
 use troupe_spin::store::{Cache, Database, KeyValue};
 use troupe_users::{links, request_fingerprint, valid_id, Access, Caller, Cursor, ListQuery, Page};
@@ -34,7 +35,7 @@ pub fn router() -> Router<Users> {
 
 fn authenticate(ex: &Ex<'_>) -> Result<Caller, Problem> {
     let caller = caller::authenticate(ex.state, ex.header(header::AUTHORIZATION))?;
-    ex.set_user(&caller.user_id);
+    ex.authenticated(&caller.user_id)?;
     Ok(caller)
 }
 
@@ -114,7 +115,8 @@ fn with_etag(mut response: Response, record: &UserRecord) -> Response {
     if let Ok(etag) = HeaderValue::from_str(&record.etag()) {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    // A user's data: never stored by caches; clients revalidate with the ETag.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -122,10 +124,6 @@ fn user_response(status: StatusCode, record: &UserRecord) -> Result<Response, Pr
     Ok(with_etag(json_response(status, &record.user)?, record))
 }
 
-/// Whether an `If-Match`/`If-None-Match` value names `etag` (or is `*`).
-fn matches_etag(header_value: &str, etag: &str) -> bool {
-    header_value.split(',').map(str::trim).any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
-}
 
 /// `GET /api/v1/users/:id` → the user, with an ETag; 304 if unchanged.
 fn get_user(ex: &Ex<'_>) -> Result<Response, Problem> {
@@ -133,7 +131,7 @@ fn get_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let id = user_id(ex)?;
     grant(caller.may_access(id))?;
     let record = read_through(ex.state, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
-    if ex.header(header::IF_NONE_MATCH).is_some_and(|v| matches_etag(v, &record.etag())) {
+    if ex.header(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &record.etag(), Comparison::Weak)) {
         let mut response = http::Response::new(Vec::new());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         return Ok(with_etag(response, &record));
@@ -326,7 +324,7 @@ fn current_for_change(ex: &Ex<'_>, id: &str) -> Result<(UserRecord, i64), Proble
     let record = load(ex.state.db()?, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
     match ex.header(header::IF_MATCH) {
         None => Ok((record, 0)),
-        Some(value) if matches_etag(value, &record.etag()) => {
+        Some(value) if etag_matches(value, &record.etag(), Comparison::Strong) => {
             let revision = record.revision;
             Ok((record, revision))
         }

@@ -13,6 +13,8 @@ mod body;
 pub mod client;
 mod cors;
 mod problem;
+pub mod protect;
+pub mod ratelimit;
 mod router;
 mod serve;
 
@@ -29,3 +31,10 @@ pub type Request = http::Request<Vec<u8>>;
 
 /// A response as components produce it.
 pub type Response = http::Response<Vec<u8>>;
+
+/// The current time in Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

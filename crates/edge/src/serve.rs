@@ -7,7 +7,10 @@ use std::time::Instant;
 use http::{HeaderName, HeaderValue, Method};
 use serde::Serialize;
 
-use crate::client::{client_address, host_header, TrustedProxies};
+use troupe_store::KeyValue;
+
+use crate::client::{address_bucket, client_address, host_header, TrustedProxies};
+use crate::ratelimit::{Limit, Limits, RateState};
 use crate::{CorsPolicy, Params, Problem, Request, Response, Router};
 
 /// A request extension set by the transport when the body exceeded
@@ -17,6 +20,8 @@ pub struct Oversized;
 
 /// The request-id header, echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
 /// What the edge asks of the platform, each only when a request needs it
 /// (under Spin every answer is a host call).
@@ -28,6 +33,15 @@ pub struct Platform {
     pub cors: fn() -> CorsPolicy,
     /// The proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: fn() -> TrustedProxies,
+    /// Whether the app is served over HTTPS (`Strict-Transport-Security`).
+    pub https: fn() -> bool,
+    /// The rate limits on `/api/` routes.
+    pub limits: fn() -> Limits,
+    /// The store the rate-limit counters live in, shared by every instance
+    /// (`None` when it cannot be opened: limits then fail open).
+    pub counters: fn() -> Option<Box<dyn KeyValue>>,
+    /// Log a warning: `(event, message)`.
+    pub warn: fn(&str, &str),
 }
 
 /// Everything a handler sees of its request.
@@ -43,12 +57,62 @@ pub struct Exchange<'a, S> {
     platform: &'a Platform,
     client: OnceCell<Option<IpAddr>>,
     user: RefCell<Option<String>>,
+    rate: RefCell<Option<RateState>>,
 }
 
 impl<S> Exchange<'_, S> {
     /// Record who made the request, for the access log.
     pub fn set_user(&self, user_id: &str) {
         *self.user.borrow_mut() = Some(user_id.to_owned());
+    }
+
+    /// The caller proved to be `user_id`: record it, and count the request
+    /// against the per-user rate limit (429 once over it). Handlers call
+    /// this right after authentication, before any work of their own.
+    pub fn authenticated(&self, user_id: &str) -> Result<(), Problem> {
+        self.set_user(user_id);
+        if self.rate_limited() {
+            self.apply_limit("user", user_id, |limits| limits.per_user)?;
+        }
+        Ok(())
+    }
+
+    fn limit_address(&self) -> Result<(), Problem> {
+        if !self.rate_limited() {
+            return Ok(());
+        }
+        let bucket = self.client_addr().map_or_else(|| "unknown".to_owned(), address_bucket);
+        self.apply_limit("address", &bucket, |limits| limits.per_address)
+    }
+
+    fn rate_limited(&self) -> bool {
+        self.request.uri().path().starts_with("/api/") && self.request.method() != Method::OPTIONS
+    }
+
+    /// Count this request under `kind`/`id`, if that limit is on.
+    fn apply_limit(&self, kind: &str, id: &str, pick: fn(&Limits) -> Option<Limit>) -> Result<(), Problem> {
+        let mut rate = self.rate.borrow_mut();
+        let state = rate.get_or_insert_with(|| RateState::new((self.platform.limits)()));
+        let platform = self.platform;
+        state.apply(kind, id, pick, || (platform.counters)(), platform.warn, crate::now_ms())
+    }
+
+    /// `RateLimit-Policy` (every limit applied) and `RateLimit` (the one
+    /// closest to exhaustion), per draft-ietf-httpapi-ratelimit-headers.
+    fn rate_headers(&self, response: &mut Response) {
+        // A handler's own, narrower limit (the sign-in throttle) that
+        // answered is what the client must heed: its headers stay.
+        if response.headers().contains_key(RATE_LIMIT_POLICY) {
+            return;
+        }
+        let rate = self.rate.borrow();
+        let Some((policy, state)) = rate.as_ref().and_then(RateState::headers) else { return };
+        let headers = response.headers_mut();
+        for (name, value) in [(RATE_LIMIT_POLICY, policy), (RATE_LIMIT, state)] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
     }
 
     /// The value of `:name` in the route (routes name every parameter they
@@ -171,12 +235,19 @@ pub fn serve<S>(component: &str, router: &Router<S>, request: &Request, request_
         platform,
         client: OnceCell::new(),
         user: RefCell::new(None),
+        rate: RefCell::new(None),
     };
     let (outcome, route, exchange) = match resolved {
         Ok(Err(preflight)) => (Ok(preflight), "", exchange(Params::default())),
         Ok(Ok((handler, route, params))) => {
             let exchange = exchange(params);
-            (handler(&exchange), route, exchange)
+            // The per-address limit comes first: a refused request runs
+            // nothing behind it.
+            let outcome = match exchange.limit_address() {
+                Ok(()) => handler(&exchange),
+                Err(refused) => Err(refused),
+            };
+            (outcome, route, exchange)
         }
         Err(problem) => (Err(problem), "", exchange(Params::default())),
     };
@@ -187,6 +258,11 @@ pub fn serve<S>(component: &str, router: &Router<S>, request: &Request, request_
             (problem.into_response(), cause)
         }
     };
+    if exchange.rate_limited() {
+        exchange.rate_headers(&mut response);
+    }
+    crate::protect::compress(request, &mut response);
+    crate::protect::secure(request, &mut response, (platform.https)());
     if request.method() == Method::HEAD {
         response.body_mut().clear();
     }
@@ -233,7 +309,15 @@ mod tests {
         Err(Problem::internal("secret detail"))
     }
 
-    const PLATFORM: Platform = Platform { now_rfc3339: String::new, cors: CorsPolicy::default, trusted_proxies: TrustedProxies::default };
+    const PLATFORM: Platform = Platform {
+        now_rfc3339: String::new,
+        cors: CorsPolicy::default,
+        trusted_proxies: TrustedProxies::default,
+        https: || false,
+        limits: Limits::default,
+        counters: || None,
+        warn: |_, _| {},
+    };
 
     fn request(method: &str, uri: &str, id: Option<&str>) -> Request {
         let mut builder = http::Request::builder().method(method).uri(uri);

@@ -3,7 +3,9 @@
 
 use futures::StreamExt;
 use spin_sdk::http::IncomingRequest;
+use troupe_edge::ratelimit::{Limit, Limits};
 use troupe_edge::{CorsPolicy, Oversized, Platform, Request, Response, Router, TrustedProxies, BODY_LIMIT};
+use troupe_store::KeyValue;
 
 /// Serve `incoming` with `router`, as component `component`.
 ///
@@ -23,7 +25,41 @@ pub async fn serve<S>(component: &str, router: &Router<S>, incoming: IncomingReq
 }
 
 /// What the edge asks of Spin.
-const PLATFORM: Platform = Platform { now_rfc3339, cors: cors_policy, trusted_proxies };
+const PLATFORM: Platform = Platform {
+    now_rfc3339,
+    cors: cors_policy,
+    trusted_proxies,
+    https,
+    limits,
+    counters,
+    warn: crate::warn,
+};
+
+/// The rate limits on `/api/` routes: `rate_limit_per_user` (100) and
+/// `rate_limit_per_address` (1000) per `rate_limit_window_seconds` (60);
+/// 0 turns one off.
+fn limits() -> Limits {
+    let number = |name: &str, default: i64| {
+        crate::variable(name).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(default).max(0)
+    };
+    let window = number("rate_limit_window_seconds", 60);
+    let limit = |name, default| u32::try_from(number(name, default)).unwrap_or(u32::MAX);
+    Limits {
+        per_user: Limit::new("user", limit("rate_limit_per_user", 100), window),
+        per_address: Limit::new("address", limit("rate_limit_per_address", 1000), window),
+    }
+}
+
+/// The counters live in the `default` key-value store, which every instance
+/// and node of the application shares.
+fn counters() -> Option<Box<dyn KeyValue>> {
+    crate::key_value("default").ok().map(|store| Box::new(store) as Box<dyn KeyValue>)
+}
+
+/// The `served_over_https` variable: `true` adds `Strict-Transport-Security`.
+fn https() -> bool {
+    crate::variable("served_over_https").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
