@@ -39,7 +39,7 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Build, at low priority (other work shares the machine), the components of
-# spin.toml for wasm32-wasip2 and the release troupe-host.
+# spin.toml for wasm32-wasip2 and troupe-host (the `host` profile).
 bench_build_app() {
     local packages=() manifest
     for manifest in components/*/Cargo.toml; do
@@ -47,18 +47,18 @@ bench_build_app() {
     done
     echo "building the components and troupe-host (release)…" >&2
     nice -n 10 cargo build -q --target wasm32-wasip2 --release "${packages[@]}"
-    nice -n 10 cargo build -q --release -p troupe-host
+    nice -n 10 cargo build -q --profile host -p troupe-host
 }
 
 # bench_start_host NAME STATE_DIR [--variable NAME=VALUE]...
-# Starts target/release/troupe-host on 127.0.0.1 with a port the kernel
+# Starts target/host/troupe-host on 127.0.0.1 with a port the kernel
 # picks, waits until GET /health answers 200, and sets BENCH_URL.
 bench_start_host() {
     local name="$1" state_dir="$2"
     shift 2
     local log="$BENCH_TMP/$name.log" deadline=$((SECONDS + 300))
     : >"$log"
-    target/release/troupe-host up --from spin.toml --listen 127.0.0.1:0 \
+    target/host/troupe-host up --from spin.toml --listen 127.0.0.1:0 \
         --state-dir "$state_dir" "$@" >"$log" 2>&1 &
     BENCH_PIDS+=("$!")
     local pid="$!"
