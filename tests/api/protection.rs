@@ -411,3 +411,31 @@ fn the_development_key_is_announced_in_the_log_and_on_readiness() {
     assert!(ready.get("warnings").is_none());
     assert!(!configured.logs().contains("development-signing-key"));
 }
+
+#[test]
+fn idempotency_records_are_dropped_after_a_day() {
+    for backend in Backend::ALL {
+        let app = spawn_app_with(Options::on(backend).var("bootstrap_admin_email", ADMIN));
+        let boss = app.register(ADMIN);
+        let day_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as i64
+            - 24 * 3600 * 1000
+            - 1;
+        let db = app.database();
+        for i in 0..5 {
+            db.execute(
+                "INSERT INTO idempotency_keys (caller_id, key, fingerprint, status, created_at) VALUES ($1, $2, 'f', 201, $3)",
+                &[boss.id.as_str().into(), format!("old-{i}").into(), day_ago.into()],
+            )
+            .expect("an old record");
+        }
+        let body = json!({"email": "new@example.com", "name": "New", "password": "correct horse battery staple", "role": "user"});
+        let request = app
+            .request(Method::POST, USERS)
+            .bearer_auth(&boss.access)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "fresh")
+            .body(body.to_string());
+        app.send(request).expect(201);
+        assert_eq!(app.count("idempotency_keys"), 1, "{backend:?}");
+    }
+}
