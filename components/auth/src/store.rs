@@ -313,11 +313,12 @@ pub fn role_of(db: &dyn Database, user_id: &str) -> Result<Option<Role>, DbError
 /// and deletions are decided one after the other (call inside a
 /// transaction). SQLite's `BEGIN IMMEDIATE` already holds the write lock; on
 /// Postgres the administrators' rows are locked, and a second transaction
-/// waits for them, then sees the first one's outcome.
+/// waits for them (taken in id order, so two never deadlock), then sees the
+/// first one's outcome.
 pub fn count_admins_for_change(db: &dyn Database) -> Result<usize, DbError> {
     let sql = match db.dialect() {
         Dialect::Sqlite => "SELECT id FROM users WHERE role = 'admin'",
-        Dialect::Postgres => "SELECT id FROM users WHERE role = 'admin' FOR UPDATE",
+        Dialect::Postgres => "SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE",
     };
     Ok(db.query(sql, &[])?.len())
 }

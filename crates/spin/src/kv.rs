@@ -1,5 +1,7 @@
 //! [`KeyValue`] over Spin's `key-value@2.0.0` interface.
 
+use std::cell::OnceCell;
+
 use spin_sdk::key_value::{Error, Store};
 use troupe_store::{KeyValue, KvError};
 
@@ -10,6 +12,26 @@ pub struct SpinKeyValue(Store);
 /// `key_value_stores`).
 pub fn key_value(label: &str) -> Result<SpinKeyValue, KvError> {
     Store::open(label).map(SpinKeyValue).map_err(kv_error)
+}
+
+thread_local! {
+    /// This instance's handle on the `default` store. Spin instantiates a
+    /// component afresh for every request, so it lives one request, and the
+    /// edge (rate limits) and the handlers share one `open`.
+    static DEFAULT: OnceCell<&'static SpinKeyValue> = const { OnceCell::new() };
+}
+
+/// The `default` store, opened once per instance.
+pub fn default_store() -> Result<&'static SpinKeyValue, KvError> {
+    DEFAULT.with(|cell| {
+        if let Some(store) = cell.get() {
+            return Ok(*store);
+        }
+        // Leaked on purpose: the handle must outlive every borrower, and the
+        // instance (with its memory) is discarded after the request.
+        let store: &'static SpinKeyValue = Box::leak(Box::new(key_value("default")?));
+        Ok(*cell.get_or_init(|| store))
+    })
 }
 
 fn kv_error(error: Error) -> KvError {

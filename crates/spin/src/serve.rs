@@ -53,7 +53,7 @@ fn limits() -> Limits {
 /// The counters live in the `default` key-value store, which every instance
 /// and node of the application shares.
 fn counters() -> Option<Box<dyn KeyValue>> {
-    crate::key_value("default").ok().map(|store| Box::new(store) as Box<dyn KeyValue>)
+    crate::kv::default_store().ok().map(|store| Box::new(store) as Box<dyn KeyValue>)
 }
 
 /// The `served_over_https` variable: `true` adds `Strict-Transport-Security`.

@@ -13,7 +13,6 @@ use crate::{SpinDatabase, SpinKeyValue};
 #[derive(Default)]
 pub struct Stores {
     db: OnceCell<SpinDatabase>,
-    kv: OnceCell<SpinKeyValue>,
 }
 
 impl Stores {
@@ -28,10 +27,6 @@ impl Stores {
 
     /// The key-value store `default`.
     pub fn kv(&self) -> Result<&SpinKeyValue, Problem> {
-        if let Some(kv) = self.kv.get() {
-            return Ok(kv);
-        }
-        let opened = crate::key_value("default")?;
-        Ok(self.kv.get_or_init(|| opened))
+        Ok(crate::kv::default_store()?)
     }
 }
