@@ -55,7 +55,7 @@ fn now_ms() -> i64 {
 }
 
 pub(crate) fn hasher(auth: &Auth) -> Result<PasswordHasher, Problem> {
-    PasswordHasher::new(auth.settings().hash).map_err(|e| Problem::internal(format!("argon2 settings: {e}")))
+    PasswordHasher::new(auth.settings().hash()).map_err(|e| Problem::internal(format!("argon2 settings: {e}")))
 }
 
 /// Read a required text field and validate it with `parse`.
@@ -86,10 +86,10 @@ fn bucket(ex: &Ex<'_>) -> String {
 fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64) -> Result<(String, i64), Problem> {
     let settings = auth.settings();
     let now = now_ms / 1000;
-    let exp = (now + settings.access_ttl_secs).min(session.ends_ms / 1000).max(now);
+    let exp = (now + settings.access_ttl_secs()).min(session.ends_ms / 1000).max(now);
     let claims = AccessClaims {
-        iss: settings.issuer.clone(),
-        aud: settings.audience.clone(),
+        iss: settings.issuer().to_owned(),
+        aud: settings.audience().to_owned(),
         sub: session.user_id.to_owned(),
         iat: now,
         nbf: now,
@@ -124,8 +124,8 @@ fn open_session(auth: &Auth, db: &dyn Database, user: &User, client: &Client, no
     let settings = auth.settings();
     let session_id = troupe_spin::new_id();
     let refresh = RefreshToken::generate();
-    let ends_ms = now_ms + settings.session_max_age_secs * 1000;
-    let times = SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs * 1000).min(ends_ms), ends_ms };
+    let ends_ms = now_ms + settings.session_max_age_secs() * 1000;
+    let times = SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs() * 1000).min(ends_ms), ends_ms };
     store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times)?;
     let session = SessionToken { user_id: &user.id, role: user.role.as_str(), session_id: &session_id, ends_ms };
     Ok(pair(access_token(auth, &session, now_ms)?, &refresh))
@@ -136,8 +136,8 @@ fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
     let auth = ex.state;
     let settings = auth.settings();
     let expect = Expectations {
-        issuer: settings.issuer.clone(),
-        audience: settings.audience.clone(),
+        issuer: settings.issuer().to_owned(),
+        audience: settings.audience().to_owned(),
         now: now_ms() / 1000,
         leeway: LEEWAY_SECS as u32,
     };
@@ -177,9 +177,9 @@ fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
     let auth = ex.state;
     let db = auth.db()?;
     let now = now_ms();
-    let counter = registration_counter(&bucket(ex), auth.settings().registration);
+    let counter = registration_counter(&bucket(ex), auth.settings().registration());
     protect::admit(db, counter.as_slice(), now, "too many registrations from this address; try again later")?;
-    let bootstrap = auth.settings().bootstrap_admin.as_deref() == Some(email.key().as_str());
+    let bootstrap = auth.settings().bootstrap_admin() == Some(email.key().as_str());
     // Hash before the transaction: it takes tens of milliseconds.
     let hash = hasher(auth)?.hash(password.expose());
     let client = client(ex);
@@ -217,7 +217,7 @@ fn login(ex: &Ex<'_>) -> Result<Response, Problem> {
     let db = auth.db()?;
     let now = now_ms();
     let email_key = email.trim().to_lowercase();
-    let counters = password_counters(&email_key, &bucket(ex), &auth.settings().password);
+    let counters = password_counters(&email_key, &bucket(ex), auth.settings().password());
     protect::admit(db, &counters, now, "too many failed sign-in attempts; try again later")?;
     let outcome = sign_in(ex, db, &email_key, &password, &counters, now);
     protect::sweep(auth, now);
@@ -285,7 +285,7 @@ fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
             };
             let next = RefreshToken::generate();
             // Never past the session's absolute end.
-            let expires = (now + settings.refresh_ttl_secs * 1000).min(session.ends_ms);
+            let expires = (now + settings.refresh_ttl_secs() * 1000).min(session.ends_ms);
             store::insert_refresh_token(tx, &next.digest(), &session.id, now, expires)?;
             let minted = SessionToken {
                 user_id: &session.user_id,
@@ -295,7 +295,7 @@ fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
             };
             let tokens = pair(access_token(auth, &minted, now)?, &next);
             let sealed = sealer.seal(&session.id, &serde_json::to_vec(&tokens).map_err(Problem::internal)?);
-            let grace_until = now + settings.refresh_grace_secs * 1000;
+            let grace_until = now + settings.refresh_grace_secs() * 1000;
             store::record_rotation(tx, &session.id, &digest, sealed, now, grace_until, expires)?;
             ex.set_user(&session.user_id);
             return Ok(Refreshed::Rotated(tokens));
@@ -407,7 +407,7 @@ fn change_password(ex: &Ex<'_>) -> Result<Response, Problem> {
     let (record, stored) =
         store::account_by_id(db, &claims.sub)?.ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
     let now = now_ms();
-    let counters = password_counters(&record.user.email.to_lowercase(), &bucket(ex), &auth.settings().password);
+    let counters = password_counters(&record.user.email.to_lowercase(), &bucket(ex), auth.settings().password());
     protect::admit(db, &counters, now, "too many failed password checks; try again later")?;
     if hasher.verify(&current, &stored) == Verification::Mismatch {
         protect::sweep(auth, now);

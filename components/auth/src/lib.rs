@@ -63,9 +63,9 @@ pub struct Auth {
 }
 
 impl Default for Auth {
-    /// The state of one request: settings read, nothing opened yet.
+    /// The state of one request: nothing read or opened yet.
     fn default() -> Self {
-        Self { settings: Settings::load(), stores: Stores::default(), keys: OnceCell::new() }
+        Self { settings: Settings::default(), stores: Stores::default(), keys: OnceCell::new() }
     }
 }
 

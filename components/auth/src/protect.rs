@@ -68,7 +68,7 @@ pub fn publish_revocations(auth: &Auth, tx: &dyn Database, session_ids: &[String
         return Ok(());
     }
     // No access token of these sessions outlives this (lifetime + leeway).
-    let until = now_ms + (auth.settings().access_ttl_secs + LEEWAY_SECS) * 1000;
+    let until = now_ms + (auth.settings().access_ttl_secs() + LEEWAY_SECS) * 1000;
     store::record_revocations(tx, session_ids, until)?;
     let kv = auth.kv()?;
     let value = until.to_string();
@@ -100,7 +100,7 @@ fn why(problem: Problem) -> String {
 
 fn try_sweep(auth: &Auth, now_ms: i64) -> Result<(), String> {
     let db = auth.db().map_err(why)?;
-    let cutoff = now_ms - auth.settings().retention_secs * 1000;
+    let cutoff = now_ms - auth.settings().retention_secs() * 1000;
     transaction(db, |tx| {
         store::sweep_throttles(tx, now_ms)?;
         store::sweep_grace_pairs(tx, now_ms)?;

@@ -1,25 +1,35 @@
-//! The component's settings, read from Spin variables once per request.
+//! The component's settings, from Spin variables, each read the first time a
+//! request needs it: a variable read is a host call, and a route like
+//! `GET /me` needs three of the twenty (issuer, audience, access lifetime).
+
+use std::cell::OnceCell;
 
 use troupe_auth::{HashParams, PasswordPolicies, Policy};
 use troupe_spin::variable;
 
+/// Leeway granted on access-token times, in seconds; revocation records are
+/// kept for a token's lifetime plus this.
+pub const LEEWAY_SECS: i64 = 30;
+
+/// 30 days, the default session lifetime and retention.
+const THIRTY_DAYS: i64 = 30 * 24 * 3600;
+
 /// Everything configurable about `auth` (see `[variables]` in spin.toml).
+/// Malformed numbers fall back to their defaults (logged), so a typo
+/// cannot take the service down.
+#[derive(Default)]
 pub struct Settings {
-    pub issuer: String,
-    pub audience: String,
-    pub access_ttl_secs: i64,
-    pub refresh_ttl_secs: i64,
-    pub refresh_grace_secs: i64,
-    /// A session's absolute lifetime: refreshing never extends it.
-    pub session_max_age_secs: i64,
-    /// How long ended sessions and retired refresh tokens are kept.
-    pub retention_secs: i64,
-    pub hash: HashParams,
-    /// Limits on password checks (sign-in, password change).
-    pub password: PasswordPolicies,
-    /// Registrations per client address.
-    pub registration: Policy,
-    pub bootstrap_admin: Option<String>,
+    issuer: OnceCell<String>,
+    audience: OnceCell<String>,
+    access_ttl_secs: OnceCell<i64>,
+    refresh_ttl_secs: OnceCell<i64>,
+    refresh_grace_secs: OnceCell<i64>,
+    session_max_age_secs: OnceCell<i64>,
+    retention_secs: OnceCell<i64>,
+    hash: OnceCell<HashParams>,
+    password: OnceCell<PasswordPolicies>,
+    registration: OnceCell<Policy>,
+    bootstrap_admin: OnceCell<Option<String>>,
 }
 
 fn number<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -32,55 +42,80 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
-/// Leeway granted on access-token times, in seconds; revocation records are
-/// kept for a token's lifetime plus this.
-pub const LEEWAY_SECS: i64 = 30;
-
-/// 30 days, the default session lifetime and retention.
-const THIRTY_DAYS: i64 = 30 * 24 * 3600;
-
 impl Settings {
-    /// Read the settings; malformed numbers fall back to their defaults
-    /// (logged), so a typo cannot take the service down.
-    pub fn load() -> Self {
-        let defaults = HashParams::default();
-        let window_ms = number("login_failure_window_seconds", 900i64) * 1000;
-        Self {
-            issuer: variable("jwt_issuer").unwrap_or_else(|| "troupe".into()),
-            audience: variable("jwt_audience").unwrap_or_else(|| "troupe-api".into()),
-            access_ttl_secs: number("access_token_ttl_seconds", 900),
-            refresh_ttl_secs: number("refresh_token_ttl_seconds", 7 * 24 * 3600),
-            refresh_grace_secs: number("refresh_grace_seconds", 10),
-            hash: HashParams {
+    /// `jwt_issuer`.
+    pub fn issuer(&self) -> &str {
+        self.issuer.get_or_init(|| variable("jwt_issuer").unwrap_or_else(|| "troupe".into()))
+    }
+
+    /// `jwt_audience`.
+    pub fn audience(&self) -> &str {
+        self.audience.get_or_init(|| variable("jwt_audience").unwrap_or_else(|| "troupe-api".into()))
+    }
+
+    /// `access_token_ttl_seconds`.
+    pub fn access_ttl_secs(&self) -> i64 {
+        *self.access_ttl_secs.get_or_init(|| number("access_token_ttl_seconds", 900))
+    }
+
+    /// `refresh_token_ttl_seconds`.
+    pub fn refresh_ttl_secs(&self) -> i64 {
+        *self.refresh_ttl_secs.get_or_init(|| number("refresh_token_ttl_seconds", 7 * 24 * 3600))
+    }
+
+    /// `refresh_grace_seconds`.
+    pub fn refresh_grace_secs(&self) -> i64 {
+        *self.refresh_grace_secs.get_or_init(|| number("refresh_grace_seconds", 10))
+    }
+
+    /// `session_max_age_seconds`: a session's absolute lifetime, which
+    /// refreshing never extends.
+    pub fn session_max_age_secs(&self) -> i64 {
+        *self.session_max_age_secs.get_or_init(|| number("session_max_age_seconds", THIRTY_DAYS))
+    }
+
+    /// `session_retention_seconds`: how long ended sessions and retired
+    /// refresh tokens are kept.
+    pub fn retention_secs(&self) -> i64 {
+        *self.retention_secs.get_or_init(|| number("session_retention_seconds", THIRTY_DAYS))
+    }
+
+    /// The argon2id cost.
+    pub fn hash(&self) -> HashParams {
+        *self.hash.get_or_init(|| {
+            let defaults = HashParams::default();
+            HashParams {
                 memory_kib: number("argon2_memory_kib", defaults.memory_kib),
                 iterations: number("argon2_iterations", defaults.iterations),
                 parallelism: number("argon2_parallelism", defaults.parallelism),
-            },
-            session_max_age_secs: number("session_max_age_seconds", THIRTY_DAYS),
-            retention_secs: number("session_retention_seconds", THIRTY_DAYS),
-            password: PasswordPolicies {
-                per_account_and_address: Policy {
-                    name: "login",
-                    limit: number("login_max_failures", 5),
-                    period_ms: window_ms,
-                },
-                per_account: Policy {
-                    name: "login-account",
-                    limit: number("login_max_failures_per_account", 20),
-                    period_ms: window_ms,
-                },
-                per_address: Policy {
-                    name: "login-address",
-                    limit: number("login_max_failures_per_address", 50),
-                    period_ms: window_ms,
-                },
-            },
-            registration: Policy {
-                name: "register",
-                limit: number("registration_max_per_address", 10),
-                period_ms: number("registration_window_seconds", 3600i64) * 1000,
-            },
-            bootstrap_admin: variable("bootstrap_admin_email").map(|e| e.trim().to_lowercase()),
-        }
+            }
+        })
+    }
+
+    /// The limits on password checks (sign-in, password change).
+    pub fn password(&self) -> &PasswordPolicies {
+        self.password.get_or_init(|| {
+            let period_ms = number("login_failure_window_seconds", 900i64) * 1000;
+            let policy = |name, variable, default| Policy { name, limit: number(variable, default), period_ms };
+            PasswordPolicies {
+                per_account_and_address: policy("login", "login_max_failures", 5),
+                per_account: policy("login-account", "login_max_failures_per_account", 20),
+                per_address: policy("login-address", "login_max_failures_per_address", 50),
+            }
+        })
+    }
+
+    /// Registrations per client address.
+    pub fn registration(&self) -> Policy {
+        *self.registration.get_or_init(|| Policy {
+            name: "register",
+            limit: number("registration_max_per_address", 10),
+            period_ms: number("registration_window_seconds", 3600i64) * 1000,
+        })
+    }
+
+    /// `bootstrap_admin_email`, lower-cased.
+    pub fn bootstrap_admin(&self) -> Option<&str> {
+        self.bootstrap_admin.get_or_init(|| variable("bootstrap_admin_email").map(|e| e.trim().to_lowercase())).as_deref()
     }
 }

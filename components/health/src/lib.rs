@@ -106,8 +106,10 @@ fn timed(probe: impl FnOnce() -> Result<(), String>) -> Check {
 }
 
 fn check_database() -> Result<(), String> {
-    let db = troupe_spin::database().map_err(|e| {
-        eprintln!("readiness: database: {e}");
+    // Readiness is where a fresh deployment's schema gets created even
+    // before the first write (requests that only read never migrate).
+    let db = troupe_spin::database().and_then(|db| db.migrate().map(|()| db)).map_err(|e| {
+        troupe_spin::warn("readiness", &format!("database: {e}"));
         "the database cannot be opened or migrated".to_owned()
     })?;
     match schema_version(&db) {
@@ -118,7 +120,7 @@ fn check_database() -> Result<(), String> {
             latest_version()
         )),
         Err(e) => {
-            eprintln!("readiness: database: {e}");
+            troupe_spin::warn("readiness", &format!("database: {e}"));
             Err("the database does not answer queries".to_owned())
         }
     }
@@ -126,7 +128,7 @@ fn check_database() -> Result<(), String> {
 
 fn check_key_value() -> Result<(), String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        eprintln!("readiness: key-value {what}: {e}");
+        troupe_spin::warn("readiness", &format!("key-value {what}: {e}"));
         format!("the key-value store failed to {what}")
     };
     let store = troupe_spin::key_value("default").map_err(|e| fail("open", &e))?;

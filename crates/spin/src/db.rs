@@ -1,10 +1,25 @@
 //! [`Database`] over Spin's SQLite and outbound Postgres interfaces.
 
+use std::cell::Cell;
+
 use spin_sdk::{pg, sqlite};
 use troupe_store::{ensure_migrated, sqlite_placeholders, Database, DbError, Dialect, Rows, Value};
 
-/// The application's database, as configured for this component.
-pub enum SpinDatabase {
+/// A connection to the application's database, as configured for this
+/// component.
+///
+/// Opening costs no statement: the migration check and, on SQLite,
+/// `PRAGMA synchronous=NORMAL` run before the connection's first write
+/// (`BEGIN` included), so a request that only reads pays for neither. A read
+/// that finds the schema behind (a missing table or column) migrates and is
+/// retried once.
+pub struct SpinDatabase {
+    connection: Connection,
+    /// Whether the first-write preparation has run.
+    prepared: Cell<bool>,
+}
+
+enum Connection {
     /// Spin's built-in SQLite database `default`.
     Sqlite(sqlite::Connection),
     /// A Postgres server, through `fermyon:spin/postgres@2.0.0`.
@@ -12,27 +27,77 @@ pub enum SpinDatabase {
 }
 
 /// Open the database named by the `database_url` variable (empty: Spin's
-/// SQLite database `default`), migrated to the latest schema version.
-///
-/// The migration check costs one indexed read per call, so components call
-/// this only on paths that need the database (a cache hit does not).
+/// SQLite database `default`).
 pub fn database() -> Result<SpinDatabase, DbError> {
-    let db = match crate::variable("database_url") {
-        None => {
-            let conn = sqlite::Connection::open_default().map_err(sqlite_open_error)?;
+    let connection = match crate::variable("database_url") {
+        None => Connection::Sqlite(sqlite::Connection::open_default().map_err(sqlite_open_error)?),
+        Some(url) => {
+            Connection::Postgres(pg::Connection::open(&url).map_err(|e| DbError::Unavailable(pg_message(&e)))?)
+        }
+    };
+    Ok(SpinDatabase { connection, prepared: Cell::new(false) })
+}
+
+impl SpinDatabase {
+    /// Bring the schema up to date now (readiness checks do; requests let
+    /// their first write do it).
+    pub fn migrate(&self) -> Result<(), DbError> {
+        self.prepare()
+    }
+
+    /// Before the first write: tune SQLite for WAL commits and make sure the
+    /// schema is current.
+    fn prepare(&self) -> Result<(), DbError> {
+        if self.prepared.replace(true) {
+            return Ok(());
+        }
+        if let Connection::Sqlite(conn) = &self.connection {
             // Durable at every commit in WAL mode, without an fsync per
             // transaction. A host whose database is remote may refuse it.
             if let Err(refused) = conn.execute("PRAGMA synchronous=NORMAL", &[]) {
-                eprintln!("PRAGMA synchronous=NORMAL refused, continuing without it: {refused}");
+                crate::warn("sqlite", &format!("PRAGMA synchronous=NORMAL refused, continuing without it: {refused:?}"));
             }
-            SpinDatabase::Sqlite(conn)
         }
-        Some(url) => SpinDatabase::Postgres(
-            pg::Connection::open(&url).map_err(|e| DbError::Unavailable(pg_message(&e)))?,
-        ),
-    };
-    ensure_migrated(&db, crate::now_ms())?;
-    Ok(db)
+        let outcome = ensure_migrated(self, crate::now_ms());
+        if outcome.is_err() {
+            self.prepared.set(false);
+        }
+        outcome
+    }
+
+    fn run(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        match &self.connection {
+            Connection::Sqlite(conn) => {
+                let params: Vec<_> = params.iter().map(sqlite_value).collect();
+                let result = conn.execute(&sqlite_placeholders(sql), &params).map_err(|e| match e {
+                    sqlite::Error::Io(message) => DbError::from_message(message),
+                    other => DbError::Unavailable(format!("{other:?}")),
+                })?;
+                let rows = result
+                    .rows
+                    .into_iter()
+                    .map(|row| row.values.into_iter().map(from_sqlite).collect())
+                    .collect();
+                Ok(Rows::new(result.columns, rows))
+            }
+            Connection::Postgres(conn) => {
+                let params: Vec<_> = params.iter().map(pg_param).collect();
+                let set = conn.query(sql, &params).map_err(pg_error)?;
+                let columns = set.columns.into_iter().map(|c| c.name).collect();
+                let rows = set
+                    .rows
+                    .into_iter()
+                    .map(|row| row.into_iter().map(from_pg).collect::<Result<Vec<_>, _>>())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Rows::new(columns, rows))
+            }
+        }
+    }
+}
+
+/// Whether `sql` only reads (`SELECT …`): everything else is prepared for.
+fn reads_only(sql: &str) -> bool {
+    sql.trim_start().get(..6).is_some_and(|word| word.eq_ignore_ascii_case("select"))
 }
 
 fn sqlite_open_error(error: sqlite::Error) -> DbError {
@@ -109,48 +174,40 @@ fn from_pg(value: pg::DbValue) -> Result<Value, DbError> {
 
 impl Database for SpinDatabase {
     fn dialect(&self) -> Dialect {
-        match self {
-            SpinDatabase::Sqlite(_) => Dialect::Sqlite,
-            SpinDatabase::Postgres(_) => Dialect::Postgres,
+        match self.connection {
+            Connection::Sqlite(_) => Dialect::Sqlite,
+            Connection::Postgres(_) => Dialect::Postgres,
         }
     }
 
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
-        match self {
-            SpinDatabase::Sqlite(_) => self.query(sql, params).map(drop),
-            SpinDatabase::Postgres(conn) => {
+        match &self.connection {
+            // Postgres `execute` reads no rows back: a statement whose result
+            // column has a type postgres@2.0.0 cannot carry (`SELECT
+            // pg_advisory_xact_lock(…)` returns void) must go this way.
+            Connection::Postgres(conn) => {
+                if !reads_only(sql) {
+                    self.prepare()?;
+                }
                 let params: Vec<_> = params.iter().map(pg_param).collect();
                 conn.execute(sql, &params).map(drop).map_err(pg_error)
             }
+            Connection::Sqlite(_) => self.query(sql, params).map(drop),
         }
     }
 
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
-        match self {
-            SpinDatabase::Sqlite(conn) => {
-                let params: Vec<_> = params.iter().map(sqlite_value).collect();
-                let result = conn.execute(&sqlite_placeholders(sql), &params).map_err(|e| match e {
-                    sqlite::Error::Io(message) => DbError::from_message(message),
-                    other => DbError::Unavailable(format!("{other:?}")),
-                })?;
-                let rows = result
-                    .rows
-                    .into_iter()
-                    .map(|row| row.values.into_iter().map(from_sqlite).collect())
-                    .collect();
-                Ok(Rows::new(result.columns, rows))
+        if !reads_only(sql) {
+            self.prepare()?;
+            return self.run(sql, params);
+        }
+        match self.run(sql, params) {
+            // A read that finds the schema behind: migrate, then once more.
+            Err(DbError::Schema(_)) if !self.prepared.get() => {
+                self.prepare()?;
+                self.run(sql, params)
             }
-            SpinDatabase::Postgres(conn) => {
-                let params: Vec<_> = params.iter().map(pg_param).collect();
-                let set = conn.query(sql, &params).map_err(pg_error)?;
-                let columns = set.columns.into_iter().map(|c| c.name).collect();
-                let rows = set
-                    .rows
-                    .into_iter()
-                    .map(|row| row.into_iter().map(from_pg).collect::<Result<Vec<_>, _>>())
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Rows::new(columns, rows))
-            }
+            other => other,
         }
     }
 }
