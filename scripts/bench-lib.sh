@@ -88,6 +88,7 @@ bench_stop_last_host() {
     local pid="${BENCH_PIDS[-1]}"
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    unset 'BENCH_PIDS[-1]'
 }
 
 # bench_json FIELD.PATH < json — prints one field of a JSON document.
