@@ -100,6 +100,10 @@ fn every_route_class_gets_its_security_and_caching_headers() {
     let problem = app.get("/api/v1/users", None);
     assert_security_headers(&problem, true);
     assert_eq!(problem.header("cache-control"), Some("no-store"));
+    assert!(problem.header("ratelimit").is_some());
+    let not_allowed = app.send(app.request(Method::DELETE, "/api/v1/auth/me"));
+    assert!(not_allowed.header("ratelimit").is_some_and(|v| v.starts_with("\"address\";")), "{:?}", not_allowed.headers);
+    not_allowed.problem(405);
 
     let jwks = app.get("/.well-known/jwks.json", None).expect(200);
     assert_security_headers(&jwks, true);

@@ -10,7 +10,7 @@ use troupe_spin::store::{transaction, Database, DbError};
 use troupe_tokens::{AccessClaims, Expectations};
 
 use crate::protect::{self, publish_revocations};
-use crate::settings::LEEWAY_SECS;
+use troupe_auth_contract::tokens::LEEWAY_SECS;
 use crate::store::{self, Client, NewAccount, SessionTimes};
 use crate::Auth;
 
@@ -139,7 +139,7 @@ fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
         issuer: settings.issuer().to_owned(),
         audience: settings.audience().to_owned(),
         now: now_ms() / 1000,
-        leeway: LEEWAY_SECS as u32,
+        leeway: LEEWAY_SECS,
     };
     let claims = troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)
         .map_err(|e| Problem::unauthorized(e.to_string()))?;

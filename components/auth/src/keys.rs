@@ -7,19 +7,11 @@
 //! published under the key-value key [`PUBLIC_KEYS`], where `users` reads it
 //! when it has no `jwt_public_keys` of its own.
 
+use troupe_auth_contract::keys::{PUBLIC_KEYS, SIGNING_KEY_SOURCE as KEY_SOURCE};
 use troupe_spin::edge::Problem;
 use troupe_spin::store::{Database, DbError, KeyValue};
 use troupe_spin::variable;
 use troupe_tokens::{KeySet, SigningKey};
-
-
-/// Key-value key (owned by `auth`) holding the public key set, in its
-/// configuration form `<kid>:<base64url>,…`.
-pub const PUBLIC_KEYS: &str = "auth:public-keys";
-
-/// Key-value key (owned by `auth`) saying where the signing key comes from:
-/// `configured` or `development`. The readiness probe reports it.
-pub const KEY_SOURCE: &str = "auth:signing-key-source";
 
 /// Key-value key (owned by `auth`): when the development-key warning was
 /// last logged (Unix ms).

@@ -7,13 +7,10 @@ use troupe_auth::{Counter, OnSuccess, Policy};
 use troupe_spin::edge::Problem;
 use troupe_spin::store::{transaction, Database, DbError, KeyValue};
 
-use crate::settings::LEEWAY_SECS;
+use troupe_auth_contract::keys::revoked_session;
+use troupe_auth_contract::tokens::LEEWAY_SECS;
 use crate::store::{self, Count};
 use crate::Auth;
-
-/// Key-value prefix (owned by `auth`) of revoked sessions, which `users`
-/// consults on every request: `auth:revoked-session:<session id>`.
-pub const REVOKED_SESSION: &str = "auth:revoked-session:";
 
 const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -68,12 +65,12 @@ pub fn publish_revocations(auth: &Auth, tx: &dyn Database, session_ids: &[String
         return Ok(());
     }
     // No access token of these sessions outlives this (lifetime + leeway).
-    let until = now_ms + (auth.settings().access_ttl_secs() + LEEWAY_SECS) * 1000;
+    let until = now_ms + (auth.settings().access_ttl_secs() + i64::from(LEEWAY_SECS)) * 1000;
     store::record_revocations(tx, session_ids, until)?;
     let kv = auth.kv()?;
     let value = until.to_string();
     for id in session_ids {
-        kv.set(&format!("{REVOKED_SESSION}{id}"), value.as_bytes())
+        kv.set(&revoked_session(id), value.as_bytes())
             .map_err(|e| Problem::unavailable(format!("could not publish a revocation: {e}")))?;
     }
     Ok(())
@@ -114,7 +111,7 @@ fn try_sweep(auth: &Auth, now_ms: i64) -> Result<(), String> {
     }
     let kv = auth.kv().map_err(why)?;
     for id in &expired {
-        kv.delete(&format!("{REVOKED_SESSION}{id}")).map_err(|e| e.to_string())?;
+        kv.delete(&revoked_session(id)).map_err(|e| e.to_string())?;
     }
     store::forget_revocations(db, &expired).map_err(|e| e.to_string())
 }

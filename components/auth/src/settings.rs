@@ -5,11 +5,8 @@
 use std::cell::OnceCell;
 
 use troupe_auth::{HashParams, PasswordPolicies, Policy};
+use troupe_auth_contract::tokens::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use troupe_spin::variable;
-
-/// Leeway granted on access-token times, in seconds; revocation records are
-/// kept for a token's lifetime plus this.
-pub const LEEWAY_SECS: i64 = 30;
 
 /// 30 days, the default session lifetime and retention.
 const THIRTY_DAYS: i64 = 30 * 24 * 3600;
@@ -45,12 +42,12 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> T {
 impl Settings {
     /// `jwt_issuer`.
     pub fn issuer(&self) -> &str {
-        self.issuer.get_or_init(|| variable("jwt_issuer").unwrap_or_else(|| "troupe".into()))
+        self.issuer.get_or_init(|| variable("jwt_issuer").unwrap_or_else(|| DEFAULT_ISSUER.into()))
     }
 
     /// `jwt_audience`.
     pub fn audience(&self) -> &str {
-        self.audience.get_or_init(|| variable("jwt_audience").unwrap_or_else(|| "troupe-api".into()))
+        self.audience.get_or_init(|| variable("jwt_audience").unwrap_or_else(|| DEFAULT_AUDIENCE.into()))
     }
 
     /// `access_token_ttl_seconds`.

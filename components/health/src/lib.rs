@@ -11,6 +11,7 @@ use std::time::Instant;
 use http::StatusCode;
 use serde::Serialize;
 use troupe_spin::edge::{json_response, Exchange, Problem, Response, Router};
+use troupe_auth_contract::keys::SIGNING_KEY_SOURCE;
 use troupe_spin::store::{latest_version, schema_version, KeyValue};
 
 /// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
@@ -76,8 +77,6 @@ struct Readiness {
     warnings: Vec<&'static str>,
 }
 
-/// Where `auth` says its signing key comes from (its key-value contract).
-const SIGNING_KEY_SOURCE: &str = "auth:signing-key-source";
 
 fn signing_key_source() -> String {
     troupe_spin::key_value("default")

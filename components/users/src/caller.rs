@@ -2,6 +2,9 @@
 //! the revocations `auth` publishes.
 
 use troupe_auth::Role;
+use troupe_auth_contract::keys::{revoked_session, PUBLIC_KEYS as PUBLISHED_KEYS};
+use troupe_auth_contract::tables::SESSION_REVOKED_AT;
+use troupe_auth_contract::tokens::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEEWAY_SECS};
 use troupe_spin::edge::Problem;
 use troupe_spin::store::KeyValue;
 use troupe_spin::variable;
@@ -10,11 +13,6 @@ use troupe_users::Caller;
 use crate::bindings::troupe::auth::types::{Expectations, PublicKey, VerifyError};
 use crate::bindings::troupe::auth::verifier;
 use crate::Users;
-
-/// Where `auth` publishes its public keys when `jwt_public_keys` is unset.
-const PUBLISHED_KEYS: &str = "auth:public-keys";
-/// Where `auth` records revoked sessions.
-const REVOKED_SESSION: &str = "auth:revoked-session:";
 
 /// The public keys: `jwt_public_keys` when configured (no I/O), otherwise
 /// the set `auth` publishes in the key-value store.
@@ -50,10 +48,10 @@ fn describe(error: &VerifyError) -> &'static str {
 /// Authenticate the request: a valid access token of a live session.
 pub fn authenticate(users: &Users, authorization: Option<&str>) -> Result<Caller, Problem> {
     let expect = Expectations {
-        issuer: variable("jwt_issuer").unwrap_or_else(|| "troupe".into()),
-        audience: variable("jwt_audience").unwrap_or_else(|| "troupe-api".into()),
+        issuer: variable("jwt_issuer").unwrap_or_else(|| DEFAULT_ISSUER.into()),
+        audience: variable("jwt_audience").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
         now: troupe_spin::now_ms() / 1000,
-        leeway: 30,
+        leeway: LEEWAY_SECS,
     };
     let claims = verifier::verify(authorization, &public_keys(users)?, &expect)
         .map_err(|e| Problem::unauthorized(describe(&e)))?;
@@ -68,12 +66,12 @@ pub fn authenticate(users: &Users, authorization: Option<&str>) -> Result<Caller
 /// store fails, the session row itself (a missing row counts as revoked).
 /// With neither readable the request fails (503): nobody is let in unchecked.
 fn revoked(users: &Users, session_id: &str) -> Result<bool, Problem> {
-    let key = format!("{REVOKED_SESSION}{session_id}");
+    let key = revoked_session(session_id);
     match users.kv().and_then(|kv| kv.get(&key).map_err(Problem::from)) {
         Ok(record) => Ok(record.is_some()),
         Err(_) => {
-            eprintln!("revocations unavailable in the key-value store; reading the session");
-            let rows = users.db()?.query("SELECT revoked_at FROM sessions WHERE id = $1", &[session_id.into()])?;
+            troupe_spin::warn("revocation", "revocations unavailable in the key-value store; reading the session");
+            let rows = users.db()?.query(SESSION_REVOKED_AT, &[session_id.into()])?;
             match rows.first() {
                 Some(row) => Ok(row.get::<Option<i64>>("revoked_at")?.is_some()),
                 None => Ok(true),

@@ -249,7 +249,14 @@ pub fn serve<S>(component: &str, router: &Router<S>, request: &Request, request_
             };
             (outcome, route, exchange)
         }
-        Err(problem) => (Err(problem), "", exchange(Params::default())),
+        Err(problem) => {
+            // A method or path this component does not serve is still a
+            // request under `/api/`: it counts, and is answered with the
+            // limit's headers.
+            let exchange = exchange(Params::default());
+            let outcome = exchange.limit_address().and(Err(problem));
+            (outcome, "", exchange)
+        }
     };
     let (mut response, cause) = match outcome {
         Ok(response) => (response, None),
