@@ -61,16 +61,11 @@ fn spin_sdk_wit_dir() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("could not run `cargo metadata`: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "`cargo metadata` failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(format!("`cargo metadata` failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("`cargo metadata` printed invalid JSON: {e}"))?;
-    let packages = metadata["packages"]
-        .as_array()
-        .ok_or("`cargo metadata` output has no `packages`")?;
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("`cargo metadata` printed invalid JSON: {e}"))?;
+    let packages = metadata["packages"].as_array().ok_or("`cargo metadata` output has no `packages`")?;
     let manifest_path = packages
         .iter()
         .find(|p| p["name"] == "spin-sdk" && p["version"] == SPIN_SDK_VERSION)
@@ -78,10 +73,7 @@ fn spin_sdk_wit_dir() -> Result<PathBuf, String> {
         .ok_or_else(|| {
             format!("spin-sdk {SPIN_SDK_VERSION} is not in the dependency graph (see the `cfg(any())` dependency in crates/host/Cargo.toml)")
         })?;
-    let wit_dir = PathBuf::from(manifest_path)
-        .parent()
-        .ok_or("spin-sdk's manifest path has no parent")?
-        .join("wit");
+    let wit_dir = PathBuf::from(manifest_path).parent().ok_or("spin-sdk's manifest path has no parent")?.join("wit");
     if !wit_dir.is_dir() {
         return Err(format!("{} is not a directory", wit_dir.display()));
     }

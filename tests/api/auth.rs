@@ -17,14 +17,22 @@ fn register_body(email: &str) -> Value {
 }
 
 fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"].as_array().map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default()
+    problem["errors"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap_or("").to_owned()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
 fn registration_returns_the_user_and_a_token_pair_without_the_hash() {
     for backend in Backend::ALL {
         let app = spawn_app_with(Options::on(backend));
-        let reply = app.post(REGISTER, &json!({"email": "  Ann@Example.com ", "password": "correct horse battery staple", "name": " Ann "})).expect(201);
+        let reply = app
+            .post(
+                REGISTER,
+                &json!({"email": "  Ann@Example.com ", "password": "correct horse battery staple", "name": " Ann "}),
+            )
+            .expect(201);
         assert_eq!(reply.header("cache-control"), Some("no-store"));
         let json = reply.json();
         let user = &json["user"];
@@ -67,23 +75,33 @@ fn invalid_registrations_list_every_field_error() {
     assert_eq!(fields(&problem), ["email", "password", "name", "admin"]);
     let problem = app.post(REGISTER, &json!({"email": 5, "password": ["x"]})).problem(400);
     assert_eq!(fields(&problem), ["email", "password", "name"]);
-    let common = app.post(REGISTER, &json!({"email": "a@example.com", "password": "Password123", "name": "A"})).problem(400);
+    let common =
+        app.post(REGISTER, &json!({"email": "a@example.com", "password": "Password123", "name": "A"})).problem(400);
     assert!(common["errors"][0]["message"].as_str().is_some_and(|m| m.contains("common")));
-    let long_name = app.post(REGISTER, &json!({"email": "a@example.com", "password": "correct horse battery staple", "name": "x".repeat(101)})).problem(400);
+    let long_name = app
+        .post(
+            REGISTER,
+            &json!({"email": "a@example.com", "password": "correct horse battery staple", "name": "x".repeat(101)}),
+        )
+        .problem(400);
     assert_eq!(fields(&long_name), ["name"]);
 }
 
 #[test]
 fn malformed_bodies_get_4xx_problems() {
     let app = spawn_app();
-    let malformed = app.send(app.request(Method::POST, REGISTER).header("content-type", "application/json").body("{\"email\":"));
+    let malformed =
+        app.send(app.request(Method::POST, REGISTER).header("content-type", "application/json").body("{\"email\":"));
     malformed.problem(400);
-    let not_object = app.send(app.request(Method::POST, REGISTER).header("content-type", "application/json").body("[]"));
+    let not_object =
+        app.send(app.request(Method::POST, REGISTER).header("content-type", "application/json").body("[]"));
     not_object.problem(400);
     let text = app.send(app.request(Method::POST, REGISTER).header("content-type", "text/plain").body("hi"));
     text.problem(415);
     let huge = app.send(
-        app.request(Method::POST, REGISTER).header("content-type", "application/json").body(format!("{{\"email\":\"{}\"}}", "a".repeat(200_000))),
+        app.request(Method::POST, REGISTER)
+            .header("content-type", "application/json")
+            .body(format!("{{\"email\":\"{}\"}}", "a".repeat(200_000))),
     );
     huge.problem(413);
     let sql = app.post(REGISTER, &json!({"email": "x'; DROP TABLE users; --@example.com", "password": "correct horse battery staple", "name": "Robert'); DROP TABLE users;--"}));
@@ -248,7 +266,9 @@ fn parallel_refreshes_with_one_token_mint_exactly_one_pair() {
         assert!(replies.iter().all(|(status, _)| *status == 200), "{backend:?}: {replies:?}");
         let pairs: HashSet<String> = replies
             .iter()
-            .map(|(_, body)| serde_json::from_str::<Value>(body).expect("json")["refresh_token"].as_str().expect("token").to_owned())
+            .map(|(_, body)| {
+                serde_json::from_str::<Value>(body).expect("json")["refresh_token"].as_str().expect("token").to_owned()
+            })
             .collect();
         assert_eq!(pairs.len(), 1, "{backend:?}: several pairs minted");
         let rows = app.database().query("SELECT COUNT(*) AS n FROM refresh_tokens", &[]).expect("count");
@@ -325,12 +345,27 @@ fn changing_the_password_revokes_every_other_session() {
     let account = app.register("change@example.com");
     let other = app.post(LOGIN, &json!({"email": account.email, "password": account.password})).expect(200).json();
     let path = "/api/v1/auth/password";
-    app.json(Method::POST, path, Some(&account.access), &json!({"current_password": "wrong one!", "new_password": "a brand new secret"}))
-        .problem(403);
-    app.json(Method::POST, path, Some(&account.access), &json!({"current_password": account.password, "new_password": "password1"}))
-        .problem(400);
-    app.json(Method::POST, path, Some(&account.access), &json!({"current_password": account.password, "new_password": "a brand new secret"}))
-        .expect(204);
+    app.json(
+        Method::POST,
+        path,
+        Some(&account.access),
+        &json!({"current_password": "wrong one!", "new_password": "a brand new secret"}),
+    )
+    .problem(403);
+    app.json(
+        Method::POST,
+        path,
+        Some(&account.access),
+        &json!({"current_password": account.password, "new_password": "password1"}),
+    )
+    .problem(400);
+    app.json(
+        Method::POST,
+        path,
+        Some(&account.access),
+        &json!({"current_password": account.password, "new_password": "a brand new secret"}),
+    )
+    .expect(204);
     app.get(ME, Some(&account.access)).expect(200);
     app.get(ME, other["access_token"].as_str()).problem(401);
     refresh(&app, other["refresh_token"].as_str().expect("refresh")).problem(401);
@@ -361,8 +396,10 @@ fn sessions_are_listed_and_only_ones_own_can_be_deleted() {
 
     let bob = app.register("bob@example.com");
     let other_id = other["id"].as_str().expect("id");
-    app.send(app.request(Method::DELETE, &format!("/api/v1/auth/sessions/{other_id}")).bearer_auth(&bob.access)).problem(404);
-    app.send(app.request(Method::DELETE, &format!("/api/v1/auth/sessions/{other_id}")).bearer_auth(&ann.access)).expect(204);
+    app.send(app.request(Method::DELETE, &format!("/api/v1/auth/sessions/{other_id}")).bearer_auth(&bob.access))
+        .problem(404);
+    app.send(app.request(Method::DELETE, &format!("/api/v1/auth/sessions/{other_id}")).bearer_auth(&ann.access))
+        .expect(204);
     app.get(ME, second["access_token"].as_str()).problem(401);
     let list = app.get("/api/v1/auth/sessions", Some(&ann.access)).expect(200).json();
     assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
@@ -375,7 +412,10 @@ fn the_jwks_document_lists_the_key_that_signs_tokens() {
     let jwks = app.get("/.well-known/jwks.json", None).expect(200).json();
     let keys = jwks["keys"].as_array().expect("keys");
     assert_eq!(keys.len(), 1);
-    assert_eq!((keys[0]["kty"].as_str(), keys[0]["crv"].as_str(), keys[0]["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+    assert_eq!(
+        (keys[0]["kty"].as_str(), keys[0]["crv"].as_str(), keys[0]["alg"].as_str()),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
     let header = account.access.split('.').next().expect("header");
     let header: Value = serde_json::from_slice(&base64_url(header)).expect("json header");
     assert_eq!(header["alg"], "EdDSA");
@@ -387,13 +427,15 @@ fn the_jwks_document_lists_the_key_that_signs_tokens() {
 fn a_configured_signing_key_and_previous_keys_are_published() {
     let signing = troupe_tokens::SigningKey::from_seed("prod-2", [1; 32]).expect("key").to_spec();
     let previous = troupe_tokens::SigningKey::from_seed("prod-1", [3; 32]).expect("key").public().to_spec();
-    let app = spawn_app_with(Options::default().var("jwt_signing_key", &signing).var("jwt_verification_keys", &previous));
+    let app =
+        spawn_app_with(Options::default().var("jwt_signing_key", &signing).var("jwt_verification_keys", &previous));
     let jwks = app.get("/.well-known/jwks.json", None).expect(200).json();
     let kids: Vec<&str> = jwks["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str()).collect();
     assert_eq!(kids, ["prod-2", "prod-1"]);
     assert!(!jwks.to_string().contains("AQEBAQEB"), "the private seed must not leak");
     let account = app.register("prod@example.com");
-    let header: Value = serde_json::from_slice(&base64_url(account.access.split('.').next().expect("h"))).expect("json");
+    let header: Value =
+        serde_json::from_slice(&base64_url(account.access.split('.').next().expect("h"))).expect("json");
     assert_eq!(header["kid"], "prod-2");
 }
 

@@ -7,10 +7,8 @@ use troupe_tests::{spawn_app, spawn_app_with, Options, TestApp};
 const ORIGIN: &str = "https://app.example.com";
 
 fn preflight(app: &TestApp, path: &str, origin: &str, method: &str, headers: &str) -> troupe_tests::Reply {
-    let mut request = app
-        .request(Method::OPTIONS, path)
-        .header("origin", origin)
-        .header("access-control-request-method", method);
+    let mut request =
+        app.request(Method::OPTIONS, path).header("origin", origin).header("access-control-request-method", method);
     if !headers.is_empty() {
         request = request.header("access-control-request-headers", headers);
     }
@@ -57,7 +55,9 @@ fn responses_to_allowed_origins_expose_the_api_headers() {
     let app = spawn_app_with(Options::default().var("cors_allowed_origins", ORIGIN));
     let reply = app.send(app.request(Method::GET, "/health").header("origin", ORIGIN)).expect(200);
     assert_eq!(reply.header("access-control-allow-origin"), Some(ORIGIN));
-    assert!(reply.header("access-control-expose-headers").is_some_and(|h| h.contains("X-Request-Id") && h.contains("ETag")));
+    assert!(reply
+        .header("access-control-expose-headers")
+        .is_some_and(|h| h.contains("X-Request-Id") && h.contains("ETag")));
     assert_eq!(reply.header("vary"), Some("Origin"));
 }
 
@@ -66,14 +66,25 @@ fn every_request_is_logged_as_one_json_line_and_no_secret_is_logged() {
     let app = spawn_app_with(Options::default().var("bootstrap_admin_email", "admin@example.com"));
     let admin = app.register("admin@example.com");
     let user = app.register("user@example.com");
-    let login = app.post("/api/v1/auth/login", &json!({"email": user.email, "password": user.password})).expect(200).json();
+    let login =
+        app.post("/api/v1/auth/login", &json!({"email": user.email, "password": user.password})).expect(200).json();
     let rotated = app.post("/api/v1/auth/refresh", &json!({"refresh_token": user.refresh})).expect(200).json();
     let new_password = "an entirely new secret";
-    app.json(Method::POST, "/api/v1/auth/password", Some(&user.access), &json!({"current_password": user.password, "new_password": new_password}))
-        .expect(204);
+    app.json(
+        Method::POST,
+        "/api/v1/auth/password",
+        Some(&user.access),
+        &json!({"current_password": user.password, "new_password": new_password}),
+    )
+    .expect(204);
     app.post("/api/v1/auth/login", &json!({"email": user.email, "password": "a wrong guess!"})).expect(401);
     let created = app
-        .json(Method::POST, "/api/v1/users", Some(&admin.access), &json!({"email": "c@example.com", "name": "C", "password": "yet another secret", "role": "user"}))
+        .json(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin.access),
+            &json!({"email": "c@example.com", "name": "C", "password": "yet another secret", "role": "user"}),
+        )
         .expect(201);
     app.get(&format!("/api/v1/users/{}", user.id), Some(&admin.access)).expect(200);
     app.send(app.request(Method::GET, "/health").header("x-request-id", "trace-logs-1")).expect(200);

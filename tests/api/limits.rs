@@ -90,7 +90,9 @@ fn every_route_class_gets_its_security_and_caching_headers() {
     let token = json["access_token"].as_str().expect("token");
     let id = json["user"]["id"].as_str().expect("id");
 
-    for path in [user_path(id), "/api/v1/users".to_owned(), "/api/v1/auth/me".to_owned(), "/api/v1/auth/sessions".to_owned()] {
+    for path in
+        [user_path(id), "/api/v1/users".to_owned(), "/api/v1/auth/me".to_owned(), "/api/v1/auth/sessions".to_owned()]
+    {
         let reply = app.get(&path, Some(token)).expect(200);
         assert_security_headers(&reply, true);
         assert_eq!(reply.header("cache-control"), Some("no-store"), "{path}");
@@ -102,7 +104,11 @@ fn every_route_class_gets_its_security_and_caching_headers() {
     assert_eq!(problem.header("cache-control"), Some("no-store"));
     assert!(problem.header("ratelimit").is_some());
     let not_allowed = app.send(app.request(Method::DELETE, "/api/v1/auth/me"));
-    assert!(not_allowed.header("ratelimit").is_some_and(|v| v.starts_with("\"address\";")), "{:?}", not_allowed.headers);
+    assert!(
+        not_allowed.header("ratelimit").is_some_and(|v| v.starts_with("\"address\";")),
+        "{:?}",
+        not_allowed.headers
+    );
     not_allowed.problem(405);
 
     let jwks = app.get("/.well-known/jwks.json", None).expect(200);

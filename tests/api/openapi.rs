@@ -59,10 +59,7 @@ impl Trigger {
 /// The trigger Spin picks for `path`: an exact route, else the longest
 /// wildcard that reaches it.
 fn route_for<'a>(triggers: &'a [Trigger], path: &str) -> Option<&'a Trigger> {
-    triggers
-        .iter()
-        .filter(|t| t.reaches(path))
-        .max_by_key(|t| (!t.wildcard, t.base.len()))
+    triggers.iter().filter(|t| t.reaches(path)).max_by_key(|t| (!t.wildcard, t.base.len()))
 }
 
 /// The public HTTP routes of `spin.toml` (private ones, `route = { private
@@ -152,7 +149,9 @@ fn served(triggers: &[Trigger]) -> Served {
             let reached_by = route_for(triggers, pattern);
             if pattern.starts_with(PRIVATE_PREFIX) {
                 if reached_by.is_some() {
-                    served.problems.push(format!("{method} {pattern} of `{component}` is private but a spin.toml route exposes it"));
+                    served.problems.push(format!(
+                        "{method} {pattern} of `{component}` is private but a spin.toml route exposes it"
+                    ));
                 }
                 continue;
             }
@@ -164,12 +163,17 @@ fn served(triggers: &[Trigger]) -> Served {
                     "{method} {pattern} is routed by `{component}` but spin.toml sends that path to `{}`",
                     t.component
                 )),
-                None => served.problems.push(format!("{method} {pattern} of `{component}` is under no spin.toml route")),
+                None => {
+                    served.problems.push(format!("{method} {pattern} of `{component}` is under no spin.toml route"))
+                }
             }
         }
         for trigger in own.iter().filter(|t| !t.wildcard) {
             if !routes.iter().any(|(_, pattern)| *pattern == trigger.base) {
-                served.problems.push(format!("spin.toml routes {} to `{component}`, whose router has no such route", trigger.base));
+                served.problems.push(format!(
+                    "spin.toml routes {} to `{component}`, whose router has no such route",
+                    trigger.base
+                ));
             }
         }
     }
@@ -203,7 +207,10 @@ fn the_document_names_every_public_route_and_nothing_else() {
     // The check compares something: each linked component has public routes.
     for component in ["health", "auth", "users"] {
         assert!(
-            served.operations.iter().any(|(_, path)| triggers.iter().any(|t| t.component == component && t.reaches(path))),
+            served
+                .operations
+                .iter()
+                .any(|(_, path)| triggers.iter().any(|t| t.component == component && t.reaches(path))),
             "{component} has no public route"
         );
     }

@@ -62,7 +62,13 @@ fn a_forged_spin_client_addr_changes_nothing_the_host_knows() {
     let app = spawn_app_with(Options::default().var("login_max_failures", "3"));
     let forged = ("spin-client-addr", "198.51.100.7:1");
     let registered = app
-        .json_with(Method::POST, REGISTER, None, &json!({"email": "ann@example.com", "password": "correct horse battery staple", "name": "Ann"}), &[forged])
+        .json_with(
+            Method::POST,
+            REGISTER,
+            None,
+            &json!({"email": "ann@example.com", "password": "correct horse battery staple", "name": "Ann"}),
+            &[forged],
+        )
         .expect(201)
         .json();
     let token = registered["access_token"].as_str().expect("token");
@@ -170,7 +176,12 @@ fn a_wrong_current_password_counts_as_a_failed_sign_in() {
         let app = spawn_app_with(Options::on(backend).var("login_max_failures", "3"));
         let account = app.register("oracle@example.com");
         let change = |current: &str| {
-            app.json(Method::POST, PASSWORD, Some(&account.access), &json!({"current_password": current, "new_password": "another fine passphrase"}))
+            app.json(
+                Method::POST,
+                PASSWORD,
+                Some(&account.access),
+                &json!({"current_password": current, "new_password": "another fine passphrase"}),
+            )
         };
         for _ in 0..3 {
             change("not the password").problem(403);
@@ -189,7 +200,8 @@ fn registrations_are_limited_per_address() {
     for i in 0..3 {
         app.register(&format!("r{i}@example.com"));
     }
-    let refused = app.post(REGISTER, &json!({"email": "r9@example.com", "password": "correct horse battery staple", "name": "R"}));
+    let refused = app
+        .post(REGISTER, &json!({"email": "r9@example.com", "password": "correct horse battery staple", "name": "R"}));
     assert!(refused.header("retry-after").and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s > 0 && s <= 3600));
     assert_eq!(refused.header("ratelimit-policy"), Some("\"register\";q=3;w=3600"));
     refused.problem(429);
@@ -232,7 +244,8 @@ fn the_bootstrap_email_makes_an_admin_only_while_there_is_none() {
             .header("content-type", "application/merge-patch+json")
             .body(json!({"email": "boss2@example.com"}).to_string());
         app.send(request).expect(200);
-        let again = app.post(REGISTER, &json!({"email": ADMIN, "password": "correct horse battery staple", "name": "Mallory"}));
+        let again =
+            app.post(REGISTER, &json!({"email": ADMIN, "password": "correct horse battery staple", "name": "Mallory"}));
         assert_eq!(again.expect(201).json()["user"]["role"], "user", "{backend:?}");
     }
 }
@@ -417,7 +430,8 @@ fn idempotency_records_are_dropped_after_a_day() {
     for backend in Backend::ALL {
         let app = spawn_app_with(Options::on(backend).var("bootstrap_admin_email", ADMIN));
         let boss = app.register(ADMIN);
-        let day_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as i64
+        let day_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis()
+            as i64
             - 24 * 3600 * 1000
             - 1;
         let db = app.database();

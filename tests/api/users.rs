@@ -19,8 +19,17 @@ fn user_path(id: &str) -> String {
     format!("/api/v1/users/{id}")
 }
 
-fn send(app: &TestApp, method: Method, path: &str, token: &str, content_type: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut request = app.request(method, path).bearer_auth(token).header("content-type", content_type).body(body.to_owned());
+fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut request =
+        app.request(method, path).bearer_auth(token).header("content-type", content_type).body(body.to_owned());
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -28,7 +37,10 @@ fn send(app: &TestApp, method: Method, path: &str, token: &str, content_type: &s
 }
 
 fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"].as_array().map(|e| e.iter().map(|e| e["field"].as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default()
+    problem["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|e| e["field"].as_str().unwrap_or("").to_owned()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -40,7 +52,9 @@ fn a_user_reads_themself_with_an_etag_and_if_none_match_gives_304() {
         let json = reply.json();
         assert_eq!(json["email"], "user@example.com");
         assert_eq!(json.as_object().map(|o| o.len()), Some(6));
-        let cached = app.send(app.request(Method::GET, &user_path(&user.id)).bearer_auth(&user.access).header("if-none-match", &etag));
+        let cached = app.send(
+            app.request(Method::GET, &user_path(&user.id)).bearer_auth(&user.access).header("if-none-match", &etag),
+        );
         assert_eq!(cached.status.as_u16(), 304, "{backend:?}");
         assert!(cached.text.is_empty());
         assert_eq!(cached.header("etag"), Some(etag.as_str()));
@@ -85,9 +99,14 @@ fn admins_list_users_with_meta_and_link_headers() {
         let link = reply.header("link").expect("link").to_owned();
         let json = reply.json();
         let meta = &json["meta"];
-        assert_eq!((meta["page"].as_u64(), meta["limit"].as_u64(), meta["total"].as_u64(), meta["total_pages"].as_u64()), (Some(2), Some(2), Some(5), Some(3)), "{backend:?}");
+        assert_eq!(
+            (meta["page"].as_u64(), meta["limit"].as_u64(), meta["total"].as_u64(), meta["total_pages"].as_u64()),
+            (Some(2), Some(2), Some(5), Some(3)),
+            "{backend:?}"
+        );
         assert!(meta["next_cursor"].is_string());
-        let emails: Vec<&str> = json["data"].as_array().expect("data").iter().filter_map(|u| u["email"].as_str()).collect();
+        let emails: Vec<&str> =
+            json["data"].as_array().expect("data").iter().filter_map(|u| u["email"].as_str()).collect();
         assert_eq!(emails, ["person1@example.com", "person2@example.com"]);
         for rel in ["first", "prev", "next", "last"] {
             assert!(link.contains(&format!("rel=\"{rel}\"")), "{link}");
@@ -179,17 +198,27 @@ fn new_user_body(email: &str) -> Value {
 fn admins_create_users_with_location_and_etag() {
     for backend in Backend::ALL {
         let (app, admin, user) = app_on(backend);
-        let reply = app.json(Method::POST, "/api/v1/users", Some(&admin.access), &new_user_body("new@example.com")).expect(201);
+        let reply =
+            app.json(Method::POST, "/api/v1/users", Some(&admin.access), &new_user_body("new@example.com")).expect(201);
         let json = reply.json();
         let id = json["id"].as_str().expect("id");
         assert_eq!(reply.header("location").map(str::to_owned), Some(user_path(id)));
         assert!(reply.header("etag").is_some());
         assert!(json.get("password").is_none());
-        app.post("/api/v1/auth/login", &json!({"email": "new@example.com", "password": "correct horse battery staple"})).expect(200);
+        app.post(
+            "/api/v1/auth/login",
+            &json!({"email": "new@example.com", "password": "correct horse battery staple"}),
+        )
+        .expect(200);
         app.json(Method::POST, "/api/v1/users", Some(&user.access), &new_user_body("x@example.com")).problem(403);
         app.json(Method::POST, "/api/v1/users", Some(&admin.access), &new_user_body("NEW@example.com")).problem(409);
         let invalid = app
-            .json(Method::POST, "/api/v1/users", Some(&admin.access), &json!({"email": "bad", "name": "", "password": "short", "role": "god", "extra": 1}))
+            .json(
+                Method::POST,
+                "/api/v1/users",
+                Some(&admin.access),
+                &json!({"email": "bad", "name": "", "password": "short", "role": "god", "extra": 1}),
+            )
             .problem(400);
         assert_eq!(fields(&invalid), ["email", "name", "password", "role", "extra"], "{backend:?}");
     }
@@ -200,7 +229,15 @@ fn an_idempotency_key_replays_the_first_creation() {
     for backend in Backend::ALL {
         let (app, admin, _) = app_on(backend);
         let create = |body: &Value, key: &str| {
-            send(&app, Method::POST, "/api/v1/users", &admin.access, "application/json", &body.to_string(), &[("idempotency-key", key)])
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/users",
+                &admin.access,
+                "application/json",
+                &body.to_string(),
+                &[("idempotency-key", key)],
+            )
         };
         let first = create(&new_user_body("once@example.com"), "key-1").expect(201);
         let again = create(&json!({"role": "user", "password": "correct horse battery staple", "name": "New Person", "email": "once@example.com"}), "key-1")
@@ -229,14 +266,32 @@ fn put_replaces_the_editable_fields_and_only_admins_change_roles() {
         assert_ne!(new_etag, etag);
         assert_eq!(reply.json()["email"], "renamed@example.com");
         // The old ETag is stale now.
-        let stale = send(&app, Method::PUT, &path, &user.access, "application/json", &body.to_string(), &[("if-match", &etag)]);
+        let stale =
+            send(&app, Method::PUT, &path, &user.access, "application/json", &body.to_string(), &[("if-match", &etag)]);
         stale.problem(412);
-        send(&app, Method::PUT, &path, &user.access, "application/json", &body.to_string(), &[("if-match", &new_etag)]).expect(200);
-        let missing = app.json(Method::PUT, &path, Some(&user.access), &json!({"email": "a@example.com", "name": "A"})).problem(400);
+        send(&app, Method::PUT, &path, &user.access, "application/json", &body.to_string(), &[("if-match", &new_etag)])
+            .expect(200);
+        let missing = app
+            .json(Method::PUT, &path, Some(&user.access), &json!({"email": "a@example.com", "name": "A"}))
+            .problem(400);
         assert_eq!(fields(&missing), ["role"]);
-        app.json(Method::PUT, &path, Some(&user.access), &json!({"email": "renamed@example.com", "name": "R", "role": "admin"})).problem(403);
-        app.json(Method::PUT, &path, Some(&user.access), &json!({"email": ADMIN, "name": "R", "role": "user"})).problem(409);
-        let promoted = app.json(Method::PUT, &path, Some(&admin.access), &json!({"email": "renamed@example.com", "name": "R", "role": "admin"})).expect(200);
+        app.json(
+            Method::PUT,
+            &path,
+            Some(&user.access),
+            &json!({"email": "renamed@example.com", "name": "R", "role": "admin"}),
+        )
+        .problem(403);
+        app.json(Method::PUT, &path, Some(&user.access), &json!({"email": ADMIN, "name": "R", "role": "user"}))
+            .problem(409);
+        let promoted = app
+            .json(
+                Method::PUT,
+                &path,
+                Some(&admin.access),
+                &json!({"email": "renamed@example.com", "name": "R", "role": "admin"}),
+            )
+            .expect(200);
         assert_eq!(promoted.json()["role"], "admin", "{backend:?}");
     }
 }
@@ -246,17 +301,40 @@ fn patch_applies_a_merge_patch() {
     for backend in Backend::ALL {
         let (app, _, user) = app_on(backend);
         let path = user_path(&user.id);
-        let reply = send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", r#"{"name":"Patched"}"#, &[]).expect(200);
+        let reply = send(
+            &app,
+            Method::PATCH,
+            &path,
+            &user.access,
+            "application/merge-patch+json",
+            r#"{"name":"Patched"}"#,
+            &[],
+        )
+        .expect(200);
         let json = reply.json();
         assert_eq!((json["name"].as_str(), json["email"].as_str()), (Some("Patched"), Some("user@example.com")));
-        send(&app, Method::PATCH, &path, &user.access, "application/json", r#"{"email":"p@example.com"}"#, &[]).expect(200);
+        send(&app, Method::PATCH, &path, &user.access, "application/json", r#"{"email":"p@example.com"}"#, &[])
+            .expect(200);
         send(&app, Method::PATCH, &path, &user.access, "text/plain", r#"{"name":"x"}"#, &[]).problem(415);
-        let null = send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", r#"{"name":null}"#, &[]).problem(400);
+        let null =
+            send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", r#"{"name":null}"#, &[])
+                .problem(400);
         assert_eq!(fields(&null), ["name"]);
-        let unknown = send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", r#"{"nickname":"x","name":5}"#, &[]).problem(400);
+        let unknown = send(
+            &app,
+            Method::PATCH,
+            &path,
+            &user.access,
+            "application/merge-patch+json",
+            r#"{"nickname":"x","name":5}"#,
+            &[],
+        )
+        .problem(400);
         assert_eq!(fields(&unknown), ["name", "nickname"]);
-        send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", r#"{"role":"admin"}"#, &[]).problem(403);
-        send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", r#"{"name":""}"#, &[]).problem(400);
+        send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", r#"{"role":"admin"}"#, &[])
+            .problem(403);
+        send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", r#"{"name":""}"#, &[])
+            .problem(400);
         let huge = format!(r#"{{"name":"{}"}}"#, "x".repeat(70_000));
         send(&app, Method::PATCH, &path, &user.access, "application/merge-patch+json", &huge, &[]).problem(413);
     }
@@ -270,8 +348,11 @@ fn a_write_is_visible_at_once_through_the_cache() {
         // Two reads: the second is served from the cache.
         app.get(&path, Some(&user.access)).expect(200);
         app.get(&path, Some(&admin.access)).expect(200);
-        let kv = troupe_store_native::open(&format!("sqlite:{}", app.state_dir.join("sqlite_key_value.db").display())).expect("kv file");
-        let cached = kv.query("SELECT key FROM spin_key_value WHERE key = $1", &[format!("users:user:{}", user.id).into()]).expect("kv");
+        let kv = troupe_store_native::open(&format!("sqlite:{}", app.state_dir.join("sqlite_key_value.db").display()))
+            .expect("kv file");
+        let cached = kv
+            .query("SELECT key FROM spin_key_value WHERE key = $1", &[format!("users:user:{}", user.id).into()])
+            .expect("kv");
         assert_eq!(cached.len(), 1, "{backend:?}: the user is cached");
         send(&app, Method::PATCH, &path, &admin.access, "application/json", r#"{"name":"Fresh"}"#, &[]).expect(200);
         assert_eq!(app.get(&path, Some(&user.access)).expect(200).json()["name"], "Fresh", "{backend:?}");
@@ -292,10 +373,20 @@ fn deleting_a_user_revokes_their_sessions() {
         app.post("/api/v1/auth/refresh", &json!({"refresh_token": user.refresh})).problem(401);
         app.get(&path, Some(&admin.access)).problem(404);
         app.send(app.request(Method::DELETE, &path).bearer_auth(&admin.access)).problem(404);
-        let stale = send(&app, Method::DELETE, &user_path(&other.id), &admin.access, "application/json", "", &[("if-match", "\"nope.1\"")]);
+        let stale = send(
+            &app,
+            Method::DELETE,
+            &user_path(&other.id),
+            &admin.access,
+            "application/json",
+            "",
+            &[("if-match", "\"nope.1\"")],
+        );
         stale.problem(412);
         let db = app.database();
-        let left = db.query("SELECT COUNT(*) AS n FROM sessions WHERE user_id = $1", &[user.id.as_str().into()]).expect("count");
+        let left = db
+            .query("SELECT COUNT(*) AS n FROM sessions WHERE user_id = $1", &[user.id.as_str().into()])
+            .expect("count");
         assert_eq!(left.first().expect("row").get::<i64>("n").expect("n"), 0, "{backend:?}");
     }
 }

@@ -327,7 +327,14 @@ impl TestApp {
 
     /// A JSON request with extra header lines (each appended, so a name may
     /// repeat) and an optional Bearer token.
-    pub fn json_with(&self, method: Method, path: &str, token: Option<&str>, body: &Value, headers: &[(&str, &str)]) -> Reply {
+    pub fn json_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.request(method, path).header(CONTENT_TYPE, "application/json").body(body.to_string());
         if let Some(token) = token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
@@ -349,7 +356,10 @@ impl TestApp {
     pub fn kv_keys(&self, prefix: &str) -> Vec<String> {
         let rows = self
             .key_value()
-            .query("SELECT key FROM spin_key_value WHERE store = 'default' AND substr(key, 1, length($1)) = $1", &[prefix.into()])
+            .query(
+                "SELECT key FROM spin_key_value WHERE store = 'default' AND substr(key, 1, length($1)) = $1",
+                &[prefix.into()],
+            )
             .expect("key-value keys");
         rows.iter().map(|row| row.get::<String>("key").expect("key")).collect()
     }

@@ -10,9 +10,9 @@ use troupe_spin::store::{transaction, Database, DbError};
 use troupe_tokens::{AccessClaims, Expectations};
 
 use crate::protect::{self, publish_revocations};
-use troupe_auth_contract::tokens::LEEWAY_SECS;
 use crate::store::{self, Client, NewAccount, SessionTimes};
 use crate::Auth;
+use troupe_auth_contract::tokens::LEEWAY_SECS;
 
 type Ex<'a> = Exchange<'a, Auth>;
 
@@ -59,7 +59,11 @@ pub(crate) fn hasher(auth: &Auth) -> Result<PasswordHasher, Problem> {
 }
 
 /// Read a required text field and validate it with `parse`.
-pub(crate) fn field<T>(fields: &mut Fields, name: &str, parse: impl FnOnce(&str) -> Result<T, troupe_auth::FieldError>) -> Option<T> {
+pub(crate) fn field<T>(
+    fields: &mut Fields,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, troupe_auth::FieldError>,
+) -> Option<T> {
     let raw: Option<String> = fields.required(name);
     fields.check(name, raw, |raw| parse(&raw).map_err(|e| e.0))
 }
@@ -120,12 +124,19 @@ fn pair(access: (String, i64), refresh: &RefreshToken) -> TokenPair {
 
 /// Open a session for `user` (inside the caller's transaction). It ends
 /// `session_max_age_seconds` from now, however often it is refreshed.
-fn open_session(auth: &Auth, db: &dyn Database, user: &User, client: &Client, now_ms: i64) -> Result<TokenPair, Problem> {
+fn open_session(
+    auth: &Auth,
+    db: &dyn Database,
+    user: &User,
+    client: &Client,
+    now_ms: i64,
+) -> Result<TokenPair, Problem> {
     let settings = auth.settings();
     let session_id = troupe_spin::new_id();
     let refresh = RefreshToken::generate();
     let ends_ms = now_ms + settings.session_max_age_secs() * 1000;
-    let times = SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs() * 1000).min(ends_ms), ends_ms };
+    let times =
+        SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs() * 1000).min(ends_ms), ends_ms };
     store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times)?;
     let session = SessionToken { user_id: &user.id, role: user.role.as_str(), session_id: &session_id, ends_ms };
     Ok(pair(access_token(auth, &session, now_ms)?, &refresh))
@@ -224,7 +235,14 @@ fn login(ex: &Ex<'_>) -> Result<Response, Problem> {
     outcome
 }
 
-fn sign_in(ex: &Ex<'_>, db: &dyn Database, email_key: &str, password: &str, counters: &[troupe_auth::Counter], now: i64) -> Result<Response, Problem> {
+fn sign_in(
+    ex: &Ex<'_>,
+    db: &dyn Database,
+    email_key: &str,
+    password: &str,
+    counters: &[troupe_auth::Counter],
+    now: i64,
+) -> Result<Response, Problem> {
     let auth = ex.state;
     let hasher = hasher(auth)?;
     // No stored email holds NUL (they are validated), and Postgres text
@@ -325,7 +343,10 @@ fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
         // `users` reads that row whenever it cannot read the store.
         let ids = [token.session.id.clone()];
         if let Err(problem) = publish_revocations(auth, tx, &ids, now) {
-            troupe_spin::warn("revocation", &format!("reuse revoked session {} in the database only: {:?}", ids[0], problem.cause()));
+            troupe_spin::warn(
+                "revocation",
+                &format!("reuse revoked session {} in the database only: {:?}", ids[0], problem.cause()),
+            );
         }
         Ok::<_, Problem>(Refreshed::Reused(token.session.id))
     })?;
@@ -336,7 +357,10 @@ fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
             Ok(response)
         }
         Refreshed::Reused(session_id) => {
-            troupe_spin::warn("refresh-reuse", &format!("a replaced refresh token came back; session {session_id} revoked"));
+            troupe_spin::warn(
+                "refresh-reuse",
+                &format!("a replaced refresh token came back; session {session_id} revoked"),
+            );
             Err(Problem::unauthorized("invalid refresh token"))
         }
         Refreshed::Refused => Err(Problem::unauthorized("invalid refresh token")),
@@ -367,7 +391,7 @@ fn logout(ex: &Ex<'_>) -> Result<Response, Problem> {
     };
     transaction(auth.db()?, |tx| {
         store::revoke_session(tx, &session_id, None, "logout", now)?;
-        publish_revocations(auth, tx, &[session_id.clone()], now)
+        publish_revocations(auth, tx, std::slice::from_ref(&session_id), now)
     })?;
     protect::sweep(auth, now);
     Ok(empty(StatusCode::NO_CONTENT))

@@ -40,8 +40,7 @@ fn dev_key(db: &dyn Database, now_ms: i64) -> Result<SigningKey, Problem> {
                 "INSERT INTO auth_secrets (name, value, created_at) VALUES ('dev-signing-key', $1, $2) \
                  ON CONFLICT (name) DO NOTHING",
                 &[candidate.to_spec().into(), now_ms.into()],
-            )
-            ?;
+            )?;
             // Whoever inserted first wins; every request uses the stored key.
             stored_dev_key(db)?.ok_or_else(|| Problem::internal("the development key vanished"))?
         }
@@ -60,9 +59,7 @@ pub fn load<'a>(
         Some(spec) => {
             (SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("jwt_signing_key: {e}")))?, "configured")
         }
-        None => {
-            (dev_key(db()?, now_ms)?, "development")
-        }
+        None => (dev_key(db()?, now_ms)?, "development"),
     };
     let previous = KeySet::parse(&variable("jwt_verification_keys").unwrap_or_default())
         .map_err(|e| Problem::internal(format!("jwt_verification_keys: {e}")))?;

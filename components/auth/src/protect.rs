@@ -7,10 +7,10 @@ use troupe_auth::{Counter, OnSuccess, Policy};
 use troupe_spin::edge::Problem;
 use troupe_spin::store::{transaction, Database, DbError, KeyValue};
 
-use troupe_auth_contract::keys::revoked_session;
-use troupe_auth_contract::tokens::LEEWAY_SECS;
 use crate::store::{self, Count};
 use crate::Auth;
+use troupe_auth_contract::keys::revoked_session;
+use troupe_auth_contract::tokens::LEEWAY_SECS;
 
 const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");

@@ -113,6 +113,8 @@ impl Settings {
 
     /// `bootstrap_admin_email`, lower-cased.
     pub fn bootstrap_admin(&self) -> Option<&str> {
-        self.bootstrap_admin.get_or_init(|| variable("bootstrap_admin_email").map(|e| e.trim().to_lowercase())).as_deref()
+        self.bootstrap_admin
+            .get_or_init(|| variable("bootstrap_admin_email").map(|e| e.trim().to_lowercase()))
+            .as_deref()
     }
 }

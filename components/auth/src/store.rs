@@ -113,7 +113,13 @@ pub fn insert_session(
 }
 
 /// Record a refresh token of a session.
-pub fn insert_refresh_token(db: &dyn Database, digest: &str, session_id: &str, now_ms: i64, expires_ms: i64) -> Result<(), DbError> {
+pub fn insert_refresh_token(
+    db: &dyn Database,
+    digest: &str,
+    session_id: &str,
+    now_ms: i64,
+    expires_ms: i64,
+) -> Result<(), DbError> {
     db.execute(
         "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
         &[digest.into(), session_id.into(), now_ms.into(), expires_ms.into()],
@@ -231,7 +237,13 @@ pub fn record_rotation(
 
 /// Revoke the sessions that match, returning their ids. `except` spares one
 /// session (the caller's own, on a password change).
-pub fn revoke_user_sessions(db: &dyn Database, user_id: &str, except: Option<&str>, why: &str, now_ms: i64) -> Result<Vec<String>, DbError> {
+pub fn revoke_user_sessions(
+    db: &dyn Database,
+    user_id: &str,
+    except: Option<&str>,
+    why: &str,
+    now_ms: i64,
+) -> Result<Vec<String>, DbError> {
     let rows = db.query(
         "UPDATE sessions SET revoked_at = $3, revoked_why = $4, grace_pair = NULL \
          WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2 RETURNING id",
@@ -241,7 +253,13 @@ pub fn revoke_user_sessions(db: &dyn Database, user_id: &str, except: Option<&st
 }
 
 /// Revoke one session of `user_id`; `false` if there is no such active session.
-pub fn revoke_session(db: &dyn Database, session_id: &str, user_id: Option<&str>, why: &str, now_ms: i64) -> Result<bool, DbError> {
+pub fn revoke_session(
+    db: &dyn Database,
+    session_id: &str,
+    user_id: Option<&str>,
+    why: &str,
+    now_ms: i64,
+) -> Result<bool, DbError> {
     let rows = db.query(
         "UPDATE sessions SET revoked_at = $3, revoked_why = $4, grace_pair = NULL \
          WHERE id = $1 AND ($2 = '' OR user_id = $2) AND revoked_at IS NULL RETURNING id",
@@ -264,7 +282,12 @@ pub struct SessionView {
 }
 
 /// The active sessions of a user, newest first.
-pub fn active_sessions(db: &dyn Database, user_id: &str, current: &str, now_ms: i64) -> Result<Vec<SessionView>, DbError> {
+pub fn active_sessions(
+    db: &dyn Database,
+    user_id: &str,
+    current: &str,
+    now_ms: i64,
+) -> Result<Vec<SessionView>, DbError> {
     let rows = db.query(
         "SELECT id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr FROM sessions \
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND ends_at > $2 \
@@ -340,7 +363,13 @@ pub enum Count {
 /// Count one attempt under `key`, unless its window already holds `limit`
 /// attempts: one atomic statement, so parallel attempts are counted one
 /// after the other. A window past its end starts again at 1.
-pub fn count_attempt(db: &dyn Database, key: &str, limit: u32, now_ms: i64, new_window_ends: i64) -> Result<Count, DbError> {
+pub fn count_attempt(
+    db: &dyn Database,
+    key: &str,
+    limit: u32,
+    now_ms: i64,
+    new_window_ends: i64,
+) -> Result<Count, DbError> {
     let rows = db.query(
         "INSERT INTO auth_throttles (key, hits, window_ends) VALUES ($1, 1, $3) \
          ON CONFLICT (key) DO UPDATE SET \

@@ -8,9 +8,7 @@
 //! `scripts/build-wasm` run), so the page works offline, behind any proxy,
 //! and calls no other host. Its Content-Security-Policy holds it to that.
 
-use http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-};
+use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use http::{HeaderValue, StatusCode};
 use troupe_spin::edge::{Exchange, Problem, Response, Router};
 
@@ -32,10 +30,7 @@ mod export {
 }
 
 fn router() -> Router<()> {
-    Router::new()
-        .get("/docs", show_reference)
-        .get("/docs/openapi.json", show_document)
-        .get("/docs/:asset", show_asset)
+    Router::new().get("/docs", show_reference).get("/docs/openapi.json", show_document).get("/docs/:asset", show_asset)
 }
 
 /// The component's routes as `(method, pattern)`, for the black-box suite's
@@ -80,34 +75,18 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: swagger_ui!("swagger-ui-bundle.js"),
     },
-    Asset {
-        name: "swagger-ui.css",
-        content_type: "text/css; charset=utf-8",
-        body: swagger_ui!("swagger-ui.css"),
-    },
-    Asset {
-        name: "favicon-32x32.png",
-        content_type: "image/png",
-        body: swagger_ui!("favicon-32x32.png"),
-    },
+    Asset { name: "swagger-ui.css", content_type: "text/css; charset=utf-8", body: swagger_ui!("swagger-ui.css") },
+    Asset { name: "favicon-32x32.png", content_type: "image/png", body: swagger_ui!("favicon-32x32.png") },
     Asset {
         name: "docs.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/docs.js"),
     },
-    Asset {
-        name: "docs.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../assets/docs.css"),
-    },
+    Asset { name: "docs.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../assets/docs.css") },
 ];
 
 /// A 200 with `body`, its type, `Cache-Control` and `nosniff`.
-fn file(
-    content_type: &'static str,
-    caching: &'static str,
-    body: &[u8],
-) -> Result<Response, Problem> {
+fn file(content_type: &'static str, caching: &'static str, body: &[u8]) -> Result<Response, Problem> {
     http::Response::builder()
         .status(StatusCode::OK)
         .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
@@ -120,10 +99,7 @@ fn file(
 fn show_reference(_: &Exchange<'_, ()>) -> Result<Response, Problem> {
     let mut response = file("text/html; charset=utf-8", "no-cache", PAGE.as_bytes())?;
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_POLICY),
-    );
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     Ok(response)
 }

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use http::StatusCode;
 use serde::Serialize;
-use troupe_spin::edge::{json_response, Exchange, Problem, Response, Router};
 use troupe_auth_contract::keys::SIGNING_KEY_SOURCE;
+use troupe_spin::edge::{json_response, Exchange, Problem, Response, Router};
 use troupe_spin::store::{latest_version, schema_version, KeyValue};
 
 /// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
@@ -51,10 +51,7 @@ struct Liveness {
 }
 
 fn live(_: &Exchange<'_, ()>) -> Result<Response, Problem> {
-    json_response(
-        StatusCode::OK,
-        &Liveness { status: "ok", service: "troupe", version: env!("CARGO_PKG_VERSION") },
-    )
+    json_response(StatusCode::OK, &Liveness { status: "ok", service: "troupe", version: env!("CARGO_PKG_VERSION") })
 }
 
 #[derive(Serialize)]
@@ -76,7 +73,6 @@ struct Readiness {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<&'static str>,
 }
-
 
 fn signing_key_source() -> String {
     troupe_spin::key_value("default")
@@ -113,11 +109,7 @@ fn check_database() -> Result<(), String> {
     })?;
     match schema_version(&db) {
         Ok(Some(version)) if version == latest_version() => Ok(()),
-        Ok(version) => Err(format!(
-            "schema at version {}, expected {}",
-            version.unwrap_or(0),
-            latest_version()
-        )),
+        Ok(version) => Err(format!("schema at version {}, expected {}", version.unwrap_or(0), latest_version())),
         Err(e) => {
             troupe_spin::warn("readiness", &format!("database: {e}"));
             Err("the database does not answer queries".to_owned())
@@ -145,7 +137,8 @@ fn check_key_value() -> Result<(), String> {
 fn ready(_: &Exchange<'_, ()>) -> Result<Response, Problem> {
     let checks = Checks { database: timed(check_database), key_value: timed(check_key_value) };
     let healthy = checks.database.error.is_none() && checks.key_value.error.is_none();
-    let (status, word) = if healthy { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
+    let (status, word) =
+        if healthy { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
     let signing_key = signing_key_source();
     let warnings = if signing_key == "development" {
         vec!["access tokens are signed with a development key kept in the database: set jwt_signing_key"]

@@ -48,5 +48,6 @@ pub fn update(id: &str, mut changes: serde_json::Map<String, Value>, revision: i
 
 /// Delete a user, if still at `revision` (0: whatever it is).
 pub fn delete(id: &str, revision: i64) -> Result<(), Problem> {
-    call(Method::DELETE, &format!("/internal/users/{id}"), Some(&serde_json::json!({"if_revision": revision}))).map(drop)
+    call(Method::DELETE, &format!("/internal/users/{id}"), Some(&serde_json::json!({"if_revision": revision})))
+        .map(drop)
 }

@@ -5,11 +5,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use troupe_auth::{User, UserRecord, USER_COLUMNS};
 use troupe_spin::edge::protect::{etag_matches, Comparison};
-use troupe_spin::edge::{json_body, json_object, json_response, Exchange, FieldError, Patch, Problem, Response, Router};
+use troupe_spin::edge::{
+    json_body, json_object, json_response, Exchange, FieldError, Patch, Problem, Response, Router,
+};
 use troupe_spin::store::{Cache, Database, KeyValue};
 use troupe_users::{links, request_fingerprint, valid_id, Access, Caller, Cursor, ListQuery, Page};
 
-use crate::{accounts, caller, cache_ttl_ms, Users};
+use crate::{accounts, cache_ttl_ms, caller, Users};
 
 type Ex<'a> = Exchange<'a, Users>;
 
@@ -80,7 +82,8 @@ fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> 
     }
     let record = load(users.db()?, id)?;
     if let Some(record) = &record {
-        let fence = kv.get(&format!("{FENCE}{id}")).map(|v| v.and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok()));
+        let fence =
+            kv.get(&format!("{FENCE}{id}")).map(|v| v.and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok()));
         let fresh = matches!(fence, Ok(None)) || matches!(fence, Ok(Some(changed)) if changed < started);
         if fresh {
             if let Err(e) = cache.put(id, record, now) {
@@ -124,7 +127,6 @@ fn user_response(status: StatusCode, record: &UserRecord) -> Result<Response, Pr
     Ok(with_etag(json_response(status, &record.user)?, record))
 }
 
-
 /// `GET /api/v1/users/:id` → the user, with an ETag; 304 if unchanged.
 fn get_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let caller = authenticate(ex)?;
@@ -164,7 +166,8 @@ fn list_users(ex: &Ex<'_>) -> Result<Response, Problem> {
     })?;
     let db = ex.state.db()?;
     let (count_sql, count_params) = query.count_sql();
-    let total = db.query(&count_sql, &count_params)?.first().map(|row| row.get::<i64>("total")).transpose()?.unwrap_or(0);
+    let total =
+        db.query(&count_sql, &count_params)?.first().map(|row| row.get::<i64>("total")).transpose()?.unwrap_or(0);
     let total = u64::try_from(total).unwrap_or_default();
     let (page_sql, page_params) = query.page_sql();
     let rows = db.query(&page_sql, &page_params)?;
@@ -207,7 +210,9 @@ fn idempotency_key(ex: &Ex<'_>) -> Result<Option<String>, Problem> {
     match ex.request.headers().get("idempotency-key") {
         None => Ok(None),
         Some(value) => match value.to_str() {
-            Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(key.to_owned())),
+            Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+                Ok(Some(key.to_owned()))
+            }
             _ => Err(Problem::invalid_field("Idempotency-Key", "must be 1–255 visible ASCII characters")),
         },
     }
@@ -263,7 +268,8 @@ fn claim_key(db: &dyn Database, caller: &str, key: &str, fingerprint: &str) -> R
             *response.status_mut() = status;
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            if let Some(location) = row.get::<Option<String>>("location")?.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            if let Some(location) = row.get::<Option<String>>("location")?.and_then(|l| HeaderValue::from_str(&l).ok())
+            {
                 headers.insert(header::LOCATION, location);
             }
             headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -288,7 +294,10 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     }
     let created = accounts::create(&Value::Object(body));
     let release = |db: &dyn Database, key: &str| {
-        db.execute("DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2", &[caller.user_id.as_str().into(), key.into()])
+        db.execute(
+            "DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2",
+            &[caller.user_id.as_str().into(), key.into()],
+        )
     };
     let record = match created {
         Ok(record) => record,
@@ -328,11 +337,20 @@ fn current_for_change(ex: &Ex<'_>, id: &str) -> Result<(UserRecord, i64), Proble
             let revision = record.revision;
             Ok((record, revision))
         }
-        Some(_) => Err(Problem::new(StatusCode::PRECONDITION_FAILED).detail("the user has changed since the given ETag")),
+        Some(_) => {
+            Err(Problem::new(StatusCode::PRECONDITION_FAILED).detail("the user has changed since the given ETag"))
+        }
     }
 }
 
-fn change(ex: &Ex<'_>, caller: &Caller, id: &str, changes: Map<String, Value>, current: &UserRecord, revision: i64) -> Result<Response, Problem> {
+fn change(
+    ex: &Ex<'_>,
+    caller: &Caller,
+    id: &str,
+    changes: Map<String, Value>,
+    current: &UserRecord,
+    revision: i64,
+) -> Result<Response, Problem> {
     if let Some(role) = changes.get("role").and_then(Value::as_str) {
         if let Ok(role) = troupe_auth::Role::parse(role) {
             grant(caller.may_set_role(current.user.role, role))?;

@@ -18,7 +18,9 @@ mod bindings {
 }
 
 use bindings::exports::troupe::auth::verifier::Guest;
-use bindings::troupe::auth::types::{Claims, Expectations as WitExpectations, PublicKey as WitKey, VerifyError as WitError};
+use bindings::troupe::auth::types::{
+    Claims, Expectations as WitExpectations, PublicKey as WitKey, VerifyError as WitError,
+};
 
 struct Verifier;
 
@@ -31,12 +33,8 @@ impl Guest for Verifier {
                 .filter(|k| k.algorithm == "EdDSA")
                 .filter_map(|k| PublicKey::from_bytes(&k.key_id, &k.key).ok()),
         );
-        let expect = Expectations {
-            issuer: expect.issuer,
-            audience: expect.audience,
-            now: expect.now,
-            leeway: expect.leeway,
-        };
+        let expect =
+            Expectations { issuer: expect.issuer, audience: expect.audience, now: expect.now, leeway: expect.leeway };
         match troupe_tokens::verify(authorization.as_deref(), &keys, &expect) {
             Ok(claims) => Ok(Claims {
                 subject: claims.sub,

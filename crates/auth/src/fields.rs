@@ -117,7 +117,20 @@ mod tests {
     #[test]
     fn malformed_emails_are_refused() {
         let long = format!("{}@example.com", "a".repeat(250));
-        for bad in ["", "   ", "ann", "ann@", "@example.com", "ann@example", "ann@@example.com", "a b@example.com", "\"a\"@example.com", "ann@[127.0.0.1]", "ann@example.com.", long.as_str()] {
+        for bad in [
+            "",
+            "   ",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "ann@@example.com",
+            "a b@example.com",
+            "\"a\"@example.com",
+            "ann@[127.0.0.1]",
+            "ann@example.com.",
+            long.as_str(),
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

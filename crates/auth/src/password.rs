@@ -144,7 +144,11 @@ mod tests {
         assert!(Password::parse(&"x".repeat(129)).is_err());
         assert!(Password::parse(&"é".repeat(128)).is_ok());
         for common in ["password", "PASSWORD1", "12345678", "qwertyuiop", "Iloveyou"] {
-            assert_eq!(Password::parse(common).err().map(|e| e.0), Some("is too common; choose another".into()), "{common}");
+            assert_eq!(
+                Password::parse(common).err().map(|e| e.0),
+                Some("is too common; choose another".into()),
+                "{common}"
+            );
         }
         assert_eq!(format!("{:?}", Password::parse("correct horse battery").expect("ok")), "Password(<redacted>)");
     }
@@ -163,7 +167,8 @@ mod tests {
     #[test]
     fn a_hash_with_weaker_parameters_asks_for_an_upgrade() {
         let old = cheap().hash("correct horse battery");
-        let stronger = PasswordHasher::new(HashParams { memory_kib: 128, iterations: 1, parallelism: 1 }).expect("params");
+        let stronger =
+            PasswordHasher::new(HashParams { memory_kib: 128, iterations: 1, parallelism: 1 }).expect("params");
         assert_eq!(stronger.verify("correct horse battery", &old), Verification::Match { upgrade: true });
         let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::new(64, 1, 1, None).expect("params"));
         let salt = SaltString::encode_b64(&[1; 16]).expect("salt");

@@ -104,7 +104,11 @@ fn digest(text: &str) -> String {
 /// the address bucket. Disabled policies are left out.
 pub fn password_counters(email_key: &str, address_bucket: &str, policies: &PasswordPolicies) -> Vec<Counter> {
     [
-        (format!("pwd:acct-addr:{}", digest(&format!("{email_key}\n{address_bucket}"))), policies.per_account_and_address, OnSuccess::Clear),
+        (
+            format!("pwd:acct-addr:{}", digest(&format!("{email_key}\n{address_bucket}"))),
+            policies.per_account_and_address,
+            OnSuccess::Clear,
+        ),
         (format!("pwd:acct:{}", digest(email_key)), policies.per_account, OnSuccess::Refund),
         (format!("pwd:addr:{address_bucket}"), policies.per_address, OnSuccess::Refund),
     ]
@@ -116,7 +120,11 @@ pub fn password_counters(email_key: &str, address_bucket: &str, policies: &Passw
 
 /// The counter of registrations from an address bucket, if limited.
 pub fn registration_counter(address_bucket: &str, policy: Policy) -> Option<Counter> {
-    policy.enabled().then(|| Counter { key: format!("register:addr:{address_bucket}"), policy, on_success: OnSuccess::Keep })
+    policy.enabled().then(|| Counter {
+        key: format!("register:addr:{address_bucket}"),
+        policy,
+        on_success: OnSuccess::Keep,
+    })
 }
 
 #[cfg(test)]
@@ -152,14 +160,18 @@ mod tests {
         assert!(counters.iter().all(|c| !c.key.contains("ann")));
         assert_ne!(password_counters("ann@example.com", "192.0.2.2", &policies(20))[0].key, counters[0].key);
         assert_eq!(password_counters("ann@example.com", "192.0.2.2", &policies(20))[1].key, counters[1].key);
-        assert_eq!(counters.iter().map(|c| c.on_success).collect::<Vec<_>>(), [OnSuccess::Clear, OnSuccess::Refund, OnSuccess::Refund]);
+        assert_eq!(
+            counters.iter().map(|c| c.on_success).collect::<Vec<_>>(),
+            [OnSuccess::Clear, OnSuccess::Refund, OnSuccess::Refund]
+        );
     }
 
     #[test]
     fn a_limit_of_zero_turns_a_counter_off() {
         assert_eq!(password_counters("a@b.c", "192.0.2.1", &policies(0)).len(), 2);
         assert!(registration_counter("192.0.2.1", Policy { name: "register", limit: 0, period_ms: 1 }).is_none());
-        let counter = registration_counter("2001:db8::/64", Policy { name: "register", limit: 10, period_ms: 1 }).expect("on");
+        let counter =
+            registration_counter("2001:db8::/64", Policy { name: "register", limit: 10, period_ms: 1 }).expect("on");
         assert_eq!(counter.key, "register:addr:2001:db8::/64");
         assert!(!counter.refunded_on_success());
     }

@@ -121,7 +121,12 @@ impl Fields {
 
     /// Validate a value already read: keep it if `check` accepts it,
     /// otherwise record the error under `name`.
-    pub fn check<T, U>(&mut self, name: &str, value: Option<T>, check: impl FnOnce(T) -> Result<U, String>) -> Option<U> {
+    pub fn check<T, U>(
+        &mut self,
+        name: &str,
+        value: Option<T>,
+        check: impl FnOnce(T) -> Result<U, String>,
+    ) -> Option<U> {
         match check(value?) {
             Ok(valid) => Some(valid),
             Err(message) => {
@@ -192,7 +197,8 @@ mod tests {
 
     #[test]
     fn malformed_oversized_and_non_object_bodies_are_refused() {
-        let status = |body: &str| json_body(&request(Some("application/json"), body), &[]).expect_err("refused").status();
+        let status =
+            |body: &str| json_body(&request(Some("application/json"), body), &[]).expect_err("refused").status();
         assert_eq!(status("{\"a\":"), StatusCode::BAD_REQUEST);
         assert_eq!(status("[1,2]"), StatusCode::BAD_REQUEST);
         assert_eq!(status(&format!("{{\"a\":\"{}\"}}", "x".repeat(BODY_LIMIT))), StatusCode::PAYLOAD_TOO_LARGE);
@@ -227,7 +233,8 @@ mod tests {
         assert_eq!(fields.patch::<String>("a"), Patch::Null);
         assert_eq!(fields.patch::<String>("b"), Patch::Set("x".into()));
         assert_eq!(fields.patch::<String>("c"), Patch::Absent);
-        let checked = fields.check("b", Some("x".to_owned()), |v| if v.len() > 3 { Ok(v) } else { Err("too short".into()) });
+        let checked =
+            fields.check("b", Some("x".to_owned()), |v| if v.len() > 3 { Ok(v) } else { Err("too short".into()) });
         assert_eq!(checked, None);
         assert_eq!(fields.finish().expect_err("invalid").errors()[0].message, "too short");
     }

@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(client_address(&no_chain, &proxies), Some(ip("10.0.0.1")));
         let garbage = headers(&[("x-forwarded-for", "nonsense"), (SPIN_CLIENT_ADDR, "10.0.0.1:5000")]);
         assert_eq!(client_address(&garbage, &proxies), Some(ip("10.0.0.1")));
-        assert_eq!(client_address(&headers(&[(SPIN_CLIENT_ADDR, "[2001:db8::1]:443")]), &proxies), Some(ip("2001:db8::1")));
+        assert_eq!(
+            client_address(&headers(&[(SPIN_CLIENT_ADDR, "[2001:db8::1]:443")]), &proxies),
+            Some(ip("2001:db8::1"))
+        );
         assert_eq!(client_address(&headers(&[(SPIN_CLIENT_ADDR, "garbage")]), &proxies), None);
         assert_eq!(client_address(&headers(&[("x-forwarded-for", "1.2.3.4")]), &proxies), None);
     }

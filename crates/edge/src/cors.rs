@@ -16,7 +16,8 @@ pub struct CorsPolicy {
 }
 
 /// Headers a cross-origin script may read from responses.
-const EXPOSED: &str = "ETag, Location, Link, Retry-After, RateLimit, RateLimit-Policy, X-Request-Id, Idempotent-Replayed";
+const EXPOSED: &str =
+    "ETag, Location, Link, Retry-After, RateLimit, RateLimit-Policy, X-Request-Id, Idempotent-Replayed";
 
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE: &str = "600";
@@ -73,21 +74,21 @@ pub fn preflight(request: &Request, allowed: &[Method], policy: impl FnOnce() ->
     let mut methods: Vec<&str> = allowed.iter().map(Method::as_str).collect();
     methods.push("OPTIONS");
     set(&mut response, header::ALLOW, &methods.join(", "));
-    let (Some(origin), Some(method)) = (
-        origin(request),
-        request.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD).and_then(|v| v.to_str().ok()),
-    ) else {
+    let (Some(origin), Some(method)) =
+        (origin(request), request.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD).and_then(|v| v.to_str().ok()))
+    else {
         return response;
     };
     response.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
     let policy = policy();
-    let requested_headers = request
-        .headers()
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let requested_headers =
+        request.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).and_then(|v| v.to_str().ok()).unwrap_or("");
     let routed = allowed.iter().any(|m| m.as_str() == method);
-    if routed && policy.allows_origin(origin) && policy.allows_method(method) && policy.allows_headers(requested_headers) {
+    if routed
+        && policy.allows_origin(origin)
+        && policy.allows_method(method)
+        && policy.allows_headers(requested_headers)
+    {
         set(&mut response, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         set(&mut response, header::ACCESS_CONTROL_ALLOW_METHODS, method);
         if !requested_headers.is_empty() {
@@ -114,7 +115,11 @@ mod tests {
     use super::*;
 
     fn policy() -> CorsPolicy {
-        CorsPolicy::new("https://app.example.com, https://admin.example.com", "GET, PUT, PATCH, DELETE", "Authorization, Content-Type")
+        CorsPolicy::new(
+            "https://app.example.com, https://admin.example.com",
+            "GET, PUT, PATCH, DELETE",
+            "Authorization, Content-Type",
+        )
     }
 
     fn options(headers: &[(&str, &str)]) -> Request {
@@ -148,7 +153,11 @@ mod tests {
         let cases = [
             [("origin", "https://evil.example.com"), ("access-control-request-method", "GET"), ("x", "")],
             [("origin", "https://app.example.com"), ("access-control-request-method", "POST"), ("x", "")],
-            [("origin", "https://app.example.com"), ("access-control-request-method", "GET"), ("access-control-request-headers", "x-secret")],
+            [
+                ("origin", "https://app.example.com"),
+                ("access-control-request-method", "GET"),
+                ("access-control-request-headers", "x-secret"),
+            ],
         ];
         for case in cases {
             let response = preflight(&options(&case), &[Method::GET], policy);

@@ -19,10 +19,10 @@ mod router;
 mod serve;
 
 pub use body::{json_body, json_object, json_response, too_large, Fields, Patch, BODY_LIMIT};
+pub use client::TrustedProxies;
 pub use cors::CorsPolicy;
 pub use problem::{FieldError, Problem};
 pub use router::{Handler, Params, Router};
-pub use client::TrustedProxies;
 pub use serve::{request_id, serve, Exchange, Oversized, Platform, REQUEST_ID};
 
 /// A request as components receive it: the whole body, already read within

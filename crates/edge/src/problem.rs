@@ -240,8 +240,8 @@ mod tests {
 
     #[test]
     fn many_field_errors_are_summarised_and_bad_header_values_are_dropped() {
-        let problem = Problem::invalid(vec![FieldError::new("a", "x"), FieldError::new("b", "y")])
-            .header(header::ALLOW, "GET\n");
+        let problem =
+            Problem::invalid(vec![FieldError::new("a", "x"), FieldError::new("b", "y")]).header(header::ALLOW, "GET\n");
         assert_eq!(problem.errors().len(), 2);
         let response = problem.into_response();
         assert_eq!(body(&response)["detail"], "2 fields are invalid");

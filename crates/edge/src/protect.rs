@@ -69,7 +69,10 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let refused = parts.any(|p| {
-            p.trim().to_ascii_lowercase().strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+            p.trim()
+                .to_ascii_lowercase()
+                .strip_prefix("q=")
+                .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
         });
         match coding.as_str() {
             "gzip" | "x-gzip" => return !refused,
@@ -95,7 +98,10 @@ pub fn compress(request: &Request, response: &mut Response) {
         }
         return;
     }
-    if !is_json(response) || response.body().len() <= COMPRESS_ABOVE || response.headers().contains_key(CONTENT_ENCODING) {
+    if !is_json(response)
+        || response.body().len() <= COMPRESS_ABOVE
+        || response.headers().contains_key(CONTENT_ENCODING)
+    {
         return;
     }
     response.headers_mut().append(VARY, HeaderValue::from_static("Accept-Encoding"));

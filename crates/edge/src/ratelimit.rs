@@ -237,7 +237,9 @@ mod tests {
     #[test]
     fn without_a_store_or_with_a_limit_off_requests_go_through() {
         let mut state = RateState::new(limits(0, 1));
-        state.apply("user", "ann", |l| l.per_user, || panic!("not opened for a limit that is off"), |_, _| {}, 0).expect("off");
+        state
+            .apply("user", "ann", |l| l.per_user, || panic!("not opened for a limit that is off"), |_, _| {}, 0)
+            .expect("off");
         state.apply("address", "x", |l| l.per_address, || None, |_, _| {}, 0).expect("fails open");
         assert_eq!(state.headers(), None);
     }

@@ -206,11 +206,11 @@ mod tests {
     #[test]
     fn an_unrouted_method_is_405_with_allow_and_an_unknown_path_is_404() {
         let router = router();
-        let problem = router.resolve(&Method::PUT, "/api/v1/users").err().expect("405");
+        let problem = router.resolve(&Method::PUT, "/api/v1/users").map(drop).expect_err("405");
         assert_eq!(problem.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(problem.into_response().headers()[header::ALLOW], "GET, POST");
         for path in ["/api/v1/nothing", "/api/v1/users/1/2", "/api/v1/users//"] {
-            let problem = router.resolve(&Method::GET, path).err().expect("404");
+            let problem = router.resolve(&Method::GET, path).map(drop).expect_err("404");
             assert_eq!(problem.status(), StatusCode::NOT_FOUND, "{path}");
         }
     }

@@ -215,7 +215,14 @@ struct AccessLog<'a> {
 ///
 /// `request_id` is this request's id (see [`request_id`]); `platform`
 /// answers what the edge needs to know of the host.
-pub fn serve<S>(component: &str, router: &Router<S>, request: &Request, request_id: &str, state: &S, platform: &Platform) -> Response {
+pub fn serve<S>(
+    component: &str,
+    router: &Router<S>,
+    request: &Request,
+    request_id: &str,
+    state: &S,
+    platform: &Platform,
+) -> Response {
     let cors = platform.cors;
     let started = Instant::now();
     let path = request.uri().path();
@@ -223,7 +230,7 @@ pub fn serve<S>(component: &str, router: &Router<S>, request: &Request, request_
         Some(Oversized) => Err(crate::too_large()),
         None if request.method() == Method::OPTIONS => match router.allowed(path).as_slice() {
             [] => Err(Problem::not_found("no such resource")),
-            allowed => Ok(Err(crate::cors::preflight(request, allowed, &cors))),
+            allowed => Ok(Err(crate::cors::preflight(request, allowed, cors))),
         },
         None => router.resolve(request.method(), path).map(Ok),
     };
@@ -274,7 +281,7 @@ pub fn serve<S>(component: &str, router: &Router<S>, request: &Request, request_
         response.body_mut().clear();
     }
     if request.method() != Method::OPTIONS {
-        crate::cors::decorate(request, &mut response, &cors);
+        crate::cors::decorate(request, &mut response, cors);
     }
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -346,7 +353,8 @@ mod tests {
     #[test]
     fn handlers_see_params_query_and_state_and_responses_carry_the_request_id() {
         let router = Router::new().get("/things/:id", whoami).get("/broken", broken);
-        let response = serve("test", &router, &request("GET", "/things/7?a=1&b=x%20y+z&c", None), "rid", &"state", &PLATFORM);
+        let response =
+            serve("test", &router, &request("GET", "/things/7?a=1&b=x%20y+z&c", None), "rid", &"state", &PLATFORM);
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["x-request-id"], "rid");
         assert_eq!(

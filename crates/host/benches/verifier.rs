@@ -127,7 +127,8 @@ fn main() -> anyhow::Result<()> {
     // The component, compiled once (like troupe-host, with cranelift).
     let engine = Engine::default();
     let compiled = Instant::now();
-    let component = Component::from_file(&engine, &wasm).map_err(anyhow::Error::from).context("compiling verifier.wasm")?;
+    let component =
+        Component::from_file(&engine, &wasm).map_err(anyhow::Error::from).context("compiling verifier.wasm")?;
     let compile_time = compiled.elapsed();
     let mut linker: Linker<State> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -140,8 +141,7 @@ fn main() -> anyhow::Result<()> {
         algorithm: "EdDSA".into(),
         key: signing.public().bytes().to_vec(),
     }];
-    let wit_expect =
-        WitExpectations { issuer: "troupe".into(), audience: "troupe-api".into(), now, leeway: 30 };
+    let wit_expect = WitExpectations { issuer: "troupe".into(), audience: "troupe-api".into(), now, leeway: 30 };
     let call = |store: &mut Store<State>, provider: &VerifierProvider| -> anyhow::Result<()> {
         match provider.troupe_auth_verifier().call_verify(&mut *store, Some(&header), &wit_keys, &wit_expect)? {
             Ok(claims) => {
@@ -164,9 +164,18 @@ fn main() -> anyhow::Result<()> {
         call(&mut store, &provider)
     })?;
 
-    println!("verifier.wasm: {} KiB, compiled in {:.0} ms", std::fs::metadata(&wasm)?.len() / 1024, compile_time.as_secs_f64() * 1000.0);
+    println!(
+        "verifier.wasm: {} KiB, compiled in {:.0} ms",
+        std::fs::metadata(&wasm)?.len() / 1024,
+        compile_time.as_secs_f64() * 1000.0
+    );
     println!("  native troupe_tokens::verify      {:>9.0} verifications/s  ({:.1} µs each)", native, 1e6 / native);
-    println!("  component, one instance           {:>9.0} verifications/s  ({:.1} µs each, {:.2}x native time)", one_instance, 1e6 / one_instance, native / one_instance);
+    println!(
+        "  component, one instance           {:>9.0} verifications/s  ({:.1} µs each, {:.2}x native time)",
+        one_instance,
+        1e6 / one_instance,
+        native / one_instance
+    );
     println!("  component, new instance per call  {:>9.0} verifications/s  ({:.1} µs each)", fresh, 1e6 / fresh);
     Ok(())
 }

@@ -63,10 +63,7 @@ impl AllowedHosts {
         if entries.len() == 1 && entries[0] == "insecure:allow-all" {
             return Err("'insecure:allow-all' is not allowed - use '*://*:*' instead if you really want to allow all outbound traffic".into());
         }
-        let entries = entries
-            .iter()
-            .map(|e| AllowedHost::parse(e))
-            .collect::<Result<_, _>>()?;
+        let entries = entries.iter().map(|e| AllowedHost::parse(e)).collect::<Result<_, _>>()?;
         Ok(Self { entries })
     }
 
@@ -80,9 +77,7 @@ impl AllowedHosts {
     /// allowed for any of `schemes`.
     pub fn allows_relative(&self, schemes: &[&str]) -> bool {
         self.entries.iter().any(|e| {
-            schemes
-                .iter()
-                .any(|s| e.scheme.as_deref().is_none_or(|es| es == *s))
+            schemes.iter().any(|s| e.scheme.as_deref().is_none_or(|es| es == *s))
                 && matches!(e.host, HostPattern::Any | HostPattern::ToSelf)
         })
     }
@@ -90,9 +85,7 @@ impl AllowedHosts {
     /// Whether any entry could allow a scheme at all (used to decide whether
     /// a component gets DNS lookups for wasi:sockets).
     pub fn mentions_scheme(&self, scheme: &str) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.scheme.as_deref().is_none_or(|s| s == scheme))
+        self.entries.iter().any(|e| e.scheme.as_deref().is_none_or(|s| s == scheme))
     }
 }
 
@@ -157,16 +150,12 @@ impl HostPattern {
         }
         if let Some(domain) = host.strip_prefix("*.") {
             if domain.contains('*') {
-                return Err(format!(
-                    "Invalid allowed host {host}: wildcards are allowed only as prefixes"
-                ));
+                return Err(format!("Invalid allowed host {host}: wildcards are allowed only as prefixes"));
             }
             return Ok(Self::AnySubdomain(format!(".{domain}")));
         }
         if host.contains('*') {
-            return Err(format!(
-                "Invalid allowed host {host}: wildcards are allowed only as subdomains"
-            ));
+            return Err(format!("Invalid allowed host {host}: wildcards are allowed only as subdomains"));
         }
         Ok(Self::Exact(host.trim_end_matches('/').to_owned()))
     }
@@ -193,11 +182,7 @@ fn parse_cidr(text: &str) -> Option<HostPattern> {
         Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
         None => (text, None),
     };
-    let addr: IpAddr = addr
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
+    let addr: IpAddr = addr.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = prefix.unwrap_or(max);
     (prefix <= max).then_some(HostPattern::Cidr(addr, prefix))
@@ -205,9 +190,7 @@ fn parse_cidr(text: &str) -> Option<HostPattern> {
 
 fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
     let (ip, network, bits) = match (ip, network) {
-        (IpAddr::V4(ip), IpAddr::V4(net)) => {
-            (u128::from(u32::from(ip)), u128::from(u32::from(net)), 32)
-        }
+        (IpAddr::V4(ip), IpAddr::V4(net)) => (u128::from(u32::from(ip)), u128::from(u32::from(net)), 32),
         (IpAddr::V6(ip), IpAddr::V6(net)) => (u128::from(ip), u128::from(net), 128),
         _ => return false,
     };
@@ -232,15 +215,10 @@ impl PortPattern {
             return Err("port lists are not yet supported".into());
         }
         if let Some((start, end)) = port.split_once("..") {
-            let parse = |p: &str| {
-                p.parse::<u16>()
-                    .map_err(|_| format!("port range {port:?} contains non-number"))
-            };
+            let parse = |p: &str| p.parse::<u16>().map_err(|_| format!("port range {port:?} contains non-number"));
             return Ok(Self::Range(parse(start)?, parse(end)?));
         }
-        port.parse()
-            .map(Self::Port)
-            .map_err(|_| format!("port {port:?} is not a number"))
+        port.parse().map(Self::Port).map_err(|_| format!("port {port:?} is not a number"))
     }
 
     fn allows(&self, port: Option<u16>) -> bool {
@@ -266,8 +244,7 @@ mod tests {
     use super::*;
 
     fn hosts(entries: &[&str]) -> AllowedHosts {
-        AllowedHosts::parse(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .expect("valid entries")
+        AllowedHosts::parse(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("valid entries")
     }
 
     #[test]
@@ -305,10 +282,7 @@ mod tests {
     fn service_chaining_wildcard_allows_every_component() {
         let allowed = hosts(&["http://*.spin.internal"]);
         assert!(allowed.allows("http", "users.spin.internal", None));
-        assert_eq!(
-            service_chaining_target("users.spin.internal:80"),
-            Some("users")
-        );
+        assert_eq!(service_chaining_target("users.spin.internal:80"), Some("users"));
         assert_eq!(service_chaining_target("example.com"), None);
     }
 
@@ -321,17 +295,8 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_refused_like_spin() {
-        for bad in [
-            "*",
-            "example.com",
-            "http://example.com/path",
-            "http://ex*ample.com",
-            "ftp://example.com",
-        ] {
-            assert!(
-                AllowedHosts::parse(&[bad.to_string()]).is_err(),
-                "{bad} should be refused"
-            );
+        for bad in ["*", "example.com", "http://example.com/path", "http://ex*ample.com", "ftp://example.com"] {
+            assert!(AllowedHosts::parse(&[bad.to_string()]).is_err(), "{bad} should be refused");
         }
     }
 }

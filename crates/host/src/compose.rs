@@ -59,8 +59,7 @@ pub fn load_component_bytes(component: &Component) -> anyhow::Result<Vec<u8>> {
 
 fn read_wasm(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    componentize_if_necessary(bytes)
-        .with_context(|| format!("cannot componentize {}", path.display()))
+    componentize_if_necessary(bytes).with_context(|| format!("cannot componentize {}", path.display()))
 }
 
 /// Turns a `wasm32-wasip1` core module into a component with the WASI
@@ -78,10 +77,7 @@ pub fn componentize_if_necessary(bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     wit_component::ComponentEncoder::default()
         .validate(true)
         .module(&bytes)?
-        .adapter(
-            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-            WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )?
+        .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER)?
         .encode()
 }
 
@@ -98,11 +94,7 @@ fn parse_import_name(name: &str) -> Option<ImportName<'_>> {
         Some((interface, version)) => (interface, Some(version)),
         None => (rest, None),
     };
-    Some(ImportName {
-        package,
-        interface,
-        version,
-    })
+    Some(ImportName { package, interface, version })
 }
 
 /// Spin's `matches_import` for `ns:pkg[/iface][@version]` keys.
@@ -111,14 +103,8 @@ fn matches_import(dependency: &DependencyName, import: &str) -> bool {
         return false;
     };
     import.package == dependency.package
-        && dependency
-            .interface
-            .as_deref()
-            .is_none_or(|i| i == import.interface)
-        && dependency
-            .version
-            .as_deref()
-            .is_none_or(|v| Some(v) == import.version)
+        && dependency.interface.as_deref().is_none_or(|i| i == import.interface)
+        && dependency.version.as_deref().is_none_or(|v| Some(v) == import.version)
 }
 
 fn compose(component: &Component, main_bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
@@ -130,22 +116,13 @@ fn compose(component: &Component, main_bytes: Vec<u8>) -> anyhow::Result<Vec<u8>
     let import_names: Vec<String> = graph.types()[main_world].imports.keys().cloned().collect();
 
     // Import name -> (dependency, its instance, its world).
-    let mut satisfied: BTreeMap<String, Vec<(&Dependency, NodeId, wac_graph::types::WorldId)>> =
-        BTreeMap::new();
+    let mut satisfied: BTreeMap<String, Vec<(&Dependency, NodeId, wac_graph::types::WorldId)>> = BTreeMap::new();
     for dependency in &component.dependencies {
-        let matched: Vec<&String> = import_names
-            .iter()
-            .filter(|i| matches_import(&dependency.name, i))
-            .collect();
+        let matched: Vec<&String> = import_names.iter().filter(|i| matches_import(&dependency.name, i)).collect();
         if matched.is_empty() {
-            bail!(
-                "dependency '{}' doesn't match any imports of component '{}'",
-                dependency.name,
-                component.id
-            );
+            bail!("dependency '{}' doesn't match any imports of component '{}'", dependency.name, component.id);
         }
-        let bytes = read_wasm(&dependency.path)
-            .with_context(|| format!("dependency '{}'", dependency.name))?;
+        let bytes = read_wasm(&dependency.path).with_context(|| format!("dependency '{}'", dependency.name))?;
         let package = Package::from_bytes(&dependency.name.package, None, bytes, graph.types_mut())
             .with_context(|| format!("dependency '{}'", dependency.name))?;
         let world = package.ty();
@@ -155,10 +132,7 @@ fn compose(component: &Component, main_bytes: Vec<u8>) -> anyhow::Result<Vec<u8>
         let package = graph.register_package(package)?;
         let instance = graph.instantiate(package);
         for import in matched {
-            satisfied
-                .entry(import.clone())
-                .or_default()
-                .push((dependency, instance, world));
+            satisfied.entry(import.clone()).or_default().push((dependency, instance, world));
         }
     }
 
@@ -167,18 +141,11 @@ fn compose(component: &Component, main_bytes: Vec<u8>) -> anyhow::Result<Vec<u8>
         .filter(|(_, deps)| deps.len() > 1)
         .map(|(import, deps)| {
             let names: Vec<String> = deps.iter().map(|(d, _, _)| d.name.to_string()).collect();
-            format!(
-                "import '{import}' satisfied by dependencies: '{}'",
-                names.join(", ")
-            )
+            format!("import '{import}' satisfied by dependencies: '{}'", names.join(", "))
         })
         .collect();
     if !conflicts.is_empty() {
-        bail!(
-            "component '{}' has dependency conflicts: {}",
-            component.id,
-            conflicts.join("; ")
-        );
+        bail!("component '{}' has dependency conflicts: {}", component.id, conflicts.join("; "));
     }
 
     let mut cache = Default::default();
@@ -187,20 +154,15 @@ fn compose(component: &Component, main_bytes: Vec<u8>) -> anyhow::Result<Vec<u8>
         let (dependency, instance, world) = deps[0];
         let export = dependency.export.clone().unwrap_or_else(|| import.clone());
         let Some(export_ty) = graph.types()[world].exports.get(&export).copied() else {
-            bail!(
-                "dependency '{}' doesn't export '{export}' to satisfy import '{import}'",
-                dependency.name
-            );
+            bail!("dependency '{}' doesn't export '{export}' to satisfy import '{import}'", dependency.name);
         };
         let import_ty = graph.types()[main_world].imports[&import];
-        checker
-            .is_subtype(export_ty, graph.types(), import_ty, graph.types())
-            .with_context(|| {
-                format!(
-                    "dependency '{}' exports '{export}' which is not compatible with import '{import}'",
-                    dependency.name
-                )
-            })?;
+        checker.is_subtype(export_ty, graph.types(), import_ty, graph.types()).with_context(|| {
+            format!(
+                "dependency '{}' exports '{export}' which is not compatible with import '{import}'",
+                dependency.name
+            )
+        })?;
         let export_node = graph.alias_instance_export(instance, &export)?;
         graph.set_instantiation_argument(main_instance, &import, export_node)?;
     }
@@ -226,9 +188,7 @@ fn refuse_denied_imports(
             import
                 .strip_prefix(name)
                 .and_then(|rest| rest.strip_prefix('@'))
-                .is_some_and(|version| {
-                    version == major || version.starts_with(&format!("{major}."))
-                })
+                .is_some_and(|version| version == major || version.starts_with(&format!("{major}.")))
         });
         if denied {
             bail!(
@@ -257,10 +217,7 @@ mod tests {
             ("foo:bar@0.1.0", vec!["foo:bar/baz@0.1.0"]),
         ] {
             for import in imports {
-                assert!(
-                    matches_import(&name(key), import),
-                    "{key} should match {import}"
-                );
+                assert!(matches_import(&name(key), import), "{key} should match {import}");
             }
         }
         for (key, imports) in [
@@ -271,10 +228,7 @@ mod tests {
             ("foo:bar/baz", vec!["foo:bar/baz-bub", "foo-bar"]),
         ] {
             for import in imports {
-                assert!(
-                    !matches_import(&name(key), import),
-                    "{key} should not match {import}"
-                );
+                assert!(!matches_import(&name(key), import), "{key} should not match {import}");
             }
         }
     }
@@ -283,10 +237,7 @@ mod tests {
     fn component_binaries_are_left_alone_and_garbage_is_refused() {
         // The header of an empty component (layer 1, version 0x0d).
         let component = b"\0asm\x0d\x00\x01\x00".to_vec();
-        assert_eq!(
-            componentize_if_necessary(component.clone()).expect("component"),
-            component
-        );
+        assert_eq!(componentize_if_necessary(component.clone()).expect("component"), component);
         assert!(componentize_if_necessary(b"not wasm".to_vec()).is_err());
     }
 
@@ -311,20 +262,11 @@ mod tests {
     )"#;
 
     /// Writes the main component and a dependency file, and describes them.
-    fn component_with_dependency(
-        dir: &std::path::Path,
-        key: &str,
-        dependency_wat: &str,
-        inherit: bool,
-    ) -> Component {
+    fn component_with_dependency(dir: &std::path::Path, key: &str, dependency_wat: &str, inherit: bool) -> Component {
         let main = dir.join("main.wasm");
         let dependency = dir.join("dep.wasm");
         std::fs::write(&main, wat::parse_str(MAIN).expect("main wat")).expect("write");
-        std::fs::write(
-            &dependency,
-            wat::parse_str(dependency_wat).expect("dependency wat"),
-        )
-        .expect("write");
+        std::fs::write(&dependency, wat::parse_str(dependency_wat).expect("dependency wat")).expect("write");
         Component {
             id: "main".into(),
             description: None,
@@ -333,11 +275,7 @@ mod tests {
             key_value_stores: vec![],
             sqlite_databases: vec![],
             variables: Default::default(),
-            dependencies: vec![Dependency {
-                name: name(key),
-                path: dependency,
-                export: None,
-            }],
+            dependencies: vec![Dependency { name: name(key), path: dependency, export: None }],
             dependencies_inherit_configuration: inherit,
         }
     }
@@ -345,27 +283,18 @@ mod tests {
     #[test]
     fn dependency_satisfies_the_import_and_main_exports_are_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let component =
-            component_with_dependency(dir.path(), "test:dep/iface@0.1.0", DEPENDENCY, false);
+        let component = component_with_dependency(dir.path(), "test:dep/iface@0.1.0", DEPENDENCY, false);
         let composed = load_component_bytes(&component).expect("composes");
 
         let engine = wasmtime::Engine::default();
-        let composed =
-            wasmtime::component::Component::new(&engine, composed).expect("valid component");
-        let imports: Vec<String> = composed
-            .component_type()
-            .imports(&engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
+        let composed = wasmtime::component::Component::new(&engine, composed).expect("valid component");
+        let imports: Vec<String> =
+            composed.component_type().imports(&engine).map(|(name, _)| name.to_owned()).collect();
         assert!(imports.is_empty(), "left unsatisfied: {imports:?}");
         let mut store = wasmtime::Store::new(&engine, ());
         let linker = wasmtime::component::Linker::new(&engine);
-        let instance = linker
-            .instantiate(&mut store, &composed)
-            .expect("instantiates");
-        let g = instance
-            .get_typed_func::<(), (u32,)>(&mut store, "g")
-            .expect("export g");
+        let instance = linker.instantiate(&mut store, &composed).expect("instantiates");
+        let g = instance.get_typed_func::<(), (u32,)>(&mut store, "g").expect("export g");
         assert_eq!(g.call(&mut store, ()).expect("call").0, 42);
     }
 
@@ -379,16 +308,10 @@ mod tests {
     #[test]
     fn dependency_key_matching_no_import_is_refused_like_spin() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let component =
-            component_with_dependency(dir.path(), "test:other/iface", DEPENDENCY, false);
-        let message = format!(
-            "{:#}",
-            load_component_bytes(&component).expect_err("refused")
-        );
+        let component = component_with_dependency(dir.path(), "test:other/iface", DEPENDENCY, false);
+        let message = format!("{:#}", load_component_bytes(&component).expect_err("refused"));
         assert!(
-            message.contains(
-                "dependency 'test:other/iface' doesn't match any imports of component 'main'"
-            ),
+            message.contains("dependency 'test:other/iface' doesn't match any imports of component 'main'"),
             "{message}"
         );
     }
@@ -402,14 +325,8 @@ mod tests {
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let component = component_with_dependency(dir.path(), "test:dep/iface", &dependency, false);
-        let message = format!(
-            "{:#}",
-            load_component_bytes(&component).expect_err("refused")
-        );
-        assert!(
-            message.contains("fermyon:spin/variables@2.0.0"),
-            "{message}"
-        );
+        let message = format!("{:#}", load_component_bytes(&component).expect_err("refused"));
+        assert!(message.contains("fermyon:spin/variables@2.0.0"), "{message}");
 
         // With inheritance the import passes through to the host.
         let component = component_with_dependency(dir.path(), "test:dep/iface", &dependency, true);
@@ -426,13 +343,11 @@ mod tests {
         .expect("module wat");
         let component = componentize_if_necessary(module).expect("componentizes");
         let engine = wasmtime::Engine::default();
-        let component =
-            wasmtime::component::Component::new(&engine, component).expect("valid component");
+        let component = wasmtime::component::Component::new(&engine, component).expect("valid component");
         // The adapter turns preview 1 calls into WASI 0.2 imports.
         assert!(component
             .component_type()
             .imports(&engine)
-            .any(|(name, _)| name.starts_with("wasi:cli/stdout@0.2")
-                || name.starts_with("wasi:io/streams@0.2")));
+            .any(|(name, _)| name.starts_with("wasi:cli/stdout@0.2") || name.starts_with("wasi:io/streams@0.2")));
     }
 }

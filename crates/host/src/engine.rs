@@ -20,11 +20,7 @@ pub(crate) fn engine() -> anyhow::Result<Engine> {
     config.wasm_component_model(true);
     let mut cache = CacheConfig::new();
     cache.with_directory(cache_dir());
-    config.cache(Some(
-        Cache::new(cache)
-            .map_err(anyhow::Error::from)
-            .context("setting up the compilation cache")?,
-    ));
+    config.cache(Some(Cache::new(cache).map_err(anyhow::Error::from).context("setting up the compilation cache")?));
     // Like Spin, allocate instances from a pool: a fresh instance per
     // request then costs no mmap/munmap of its memories. Spin caps each
     // component at 32 memories; hosts without the virtual address space for
@@ -51,8 +47,6 @@ pub(crate) fn engine() -> anyhow::Result<Engine> {
 pub fn cache_dir() -> PathBuf {
     match std::env::var_os("TROUPE_HOST_CACHE_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => dirs::cache_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join("troupe-host"),
+        None => dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("troupe-host"),
     }
 }

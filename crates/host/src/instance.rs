@@ -52,16 +52,8 @@ impl InstanceState {
         // environment, no preopened directories. Sockets may only connect
         // to addresses `allowed_outbound_hosts` grants as `tcp://`/`udp://`,
         // and never bind (Spin's rule).
-        wasi.stdout(
-            parts
-                .logger
-                .component_stream(&parts.component_id, Stream::Stdout),
-        )
-        .stderr(
-            parts
-                .logger
-                .component_stream(&parts.component_id, Stream::Stderr),
-        );
+        wasi.stdout(parts.logger.component_stream(&parts.component_id, Stream::Stdout))
+            .stderr(parts.logger.component_stream(&parts.component_id, Stream::Stderr));
         let allowed = parts.allowed_hosts.clone();
         wasi.allow_ip_name_lookup(allowed.mentions_scheme("tcp") || allowed.mentions_scheme("udp"));
         wasi.socket_addr_check(move |addr, use_| {
@@ -91,20 +83,13 @@ impl InstanceState {
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.outbound_http,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound_http }
     }
 }
 

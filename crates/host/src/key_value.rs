@@ -49,9 +49,7 @@ impl KeyValueStores {
             )",
             [],
         )?;
-        Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
-        })
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
     /// Runs `f` on the connection, off the async executor.
@@ -61,9 +59,7 @@ impl KeyValueStores {
     ) -> Result<T, Error> {
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
-            let connection = connection
-                .lock()
-                .map_err(|_| Error::Other("key-value store lock poisoned".into()))?;
+            let connection = connection.lock().map_err(|_| Error::Other("key-value store lock poisoned".into()))?;
             f(&connection).map_err(|e| Error::Other(e.to_string()))
         })
         .await
@@ -100,10 +96,7 @@ impl InstanceState {
 impl key_value::Host for InstanceState {}
 
 impl key_value::HostStore for InstanceState {
-    async fn open(
-        &mut self,
-        label: String,
-    ) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
         // Spin answers access-denied for any label the component was not
         // granted, whether or not such a store exists.
         if !self.key_value.allowed.contains(&label) {
@@ -153,11 +146,7 @@ impl key_value::HostStore for InstanceState {
             .await)
     }
 
-    async fn delete(
-        &mut self,
-        store: Resource<OpenStore>,
-        key: String,
-    ) -> wasmtime::Result<Result<(), Error>> {
+    async fn delete(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
         let label = self.store_label(&store)?;
         Ok(self
             .key_value
@@ -170,28 +159,19 @@ impl key_value::HostStore for InstanceState {
             .await)
     }
 
-    async fn exists(
-        &mut self,
-        store: Resource<OpenStore>,
-        key: String,
-    ) -> wasmtime::Result<Result<bool, Error>> {
+    async fn exists(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         let label = self.store_label(&store)?;
         Ok(self
             .key_value
             .stores
             .with(move |c| {
-                c.prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
-                )?
-                .query_row(params![label, key], |row| row.get::<_, bool>(0))
+                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)")?
+                    .query_row(params![label, key], |row| row.get::<_, bool>(0))
             })
             .await)
     }
 
-    async fn get_keys(
-        &mut self,
-        store: Resource<OpenStore>,
-    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
+    async fn get_keys(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let label = self.store_label(&store)?;
         Ok(self
             .key_value

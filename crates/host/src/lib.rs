@@ -95,10 +95,7 @@ pub struct HostConfig {
 impl HostConfig {
     /// A configuration for `manifest` with in-memory state and no overrides.
     pub fn new(manifest: impl Into<PathBuf>) -> Self {
-        Self {
-            manifest: manifest.into(),
-            ..Self::default()
-        }
+        Self { manifest: manifest.into(), ..Self::default() }
     }
 }
 
@@ -121,9 +118,7 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("name", &self.shared.name)
-            .finish_non_exhaustive()
+        f.debug_struct("App").field("name", &self.shared.name).finish_non_exhaustive()
     }
 }
 
@@ -138,12 +133,7 @@ impl App {
         let resolver = Resolver::new(manifest.variables.clone(), config.variables.clone())?;
         resolver.check_required()?;
 
-        let router = Router::build(
-            manifest
-                .http_triggers
-                .iter()
-                .map(|t| (t.component.as_str(), t.route.as_deref())),
-        )?;
+        let router = Router::build(manifest.http_triggers.iter().map(|t| (t.component.as_str(), t.route.as_deref())))?;
         for duplicate in router.duplicates() {
             logger.host(&format!(
                 "route {} of component `{}` is a duplicate of component `{}`'s and will never be used",
@@ -161,11 +151,7 @@ impl App {
         let linker = instance::linker(&engine)?;
         let mut components = HashMap::new();
         // Only components some HTTP trigger names are served (and compiled).
-        let mut served: Vec<&str> = manifest
-            .http_triggers
-            .iter()
-            .map(|t| t.component.as_str())
-            .collect();
+        let mut served: Vec<&str> = manifest.http_triggers.iter().map(|t| t.component.as_str()).collect();
         served.sort_unstable();
         served.dedup();
         for id in served {
@@ -177,11 +163,8 @@ impl App {
         }
 
         let state_dir = config.state_dir.as_deref();
-        let descriptions = manifest
-            .components
-            .values()
-            .filter_map(|c| Some((c.id.clone(), c.description.clone()?)))
-            .collect();
+        let descriptions =
+            manifest.components.values().filter_map(|c| Some((c.id.clone(), c.description.clone()?))).collect();
         let shared = AppShared {
             name: manifest.application.name.clone(),
             descriptions,
@@ -189,16 +172,12 @@ impl App {
             router,
             components,
             logger,
-            key_value: KeyValueStores::open(state_dir)
-                .context("opening the default key-value store")?,
-            sqlite: SqliteDatabases::new(state_dir)
-                .context("preparing the default SQLite database")?,
+            key_value: KeyValueStores::open(state_dir).context("opening the default key-value store")?,
+            sqlite: SqliteDatabases::new(state_dir).context("preparing the default SQLite database")?,
             postgres: PostgresPools::default(),
             local_addr: OnceLock::new(),
         };
-        Ok(Self {
-            shared: Arc::new(shared),
-        })
+        Ok(Self { shared: Arc::new(shared) })
     }
 
     /// The public routes, in manifest order, as `spin up` lists them.
@@ -239,9 +218,8 @@ async fn load_component(
         .map(|template| resolver.render(template).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<String>>>()
         .context("resolving allowed_outbound_hosts")?;
-    let allowed_hosts = AllowedHosts::parse(&allowed_hosts)
-        .map_err(anyhow::Error::msg)
-        .context("allowed_outbound_hosts")?;
+    let allowed_hosts =
+        AllowedHosts::parse(&allowed_hosts).map_err(anyhow::Error::msg).context("allowed_outbound_hosts")?;
     let variables = ComponentVariables::resolve(&component.id, &component.variables, resolver)?;
 
     // Reading, componentizing, composing and compiling are CPU-bound.
@@ -250,9 +228,7 @@ async fn load_component(
         let engine = engine.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<WasmComponent> {
             let bytes = compose::load_component_bytes(&component)?;
-            WasmComponent::new(&engine, bytes)
-                .map_err(anyhow::Error::from)
-                .context("compiling")
+            WasmComponent::new(&engine, bytes).map_err(anyhow::Error::from).context("compiling")
         })
         .await??
     };

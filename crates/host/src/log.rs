@@ -81,11 +81,7 @@ impl Logger {
 
     /// The WASI output stream for one component's stdout or stderr.
     pub fn component_stream(&self, component_id: &str, stream: Stream) -> ComponentOutput {
-        ComponentOutput {
-            logger: self.clone(),
-            component_id: component_id.into(),
-            stream,
-        }
+        ComponentOutput { logger: self.clone(), component_id: component_id.into(), stream }
     }
 }
 
@@ -105,10 +101,7 @@ impl IsTerminal for ComponentOutput {
 
 impl StdoutStream for ComponentOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            output: self.clone(),
-            pending: Vec::new(),
-        })
+        Box::new(LineWriter { output: self.clone(), pending: Vec::new() })
     }
 }
 
@@ -123,18 +116,12 @@ impl LineWriter {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         let line = line.strip_suffix('\r').unwrap_or(&line);
-        self.output
-            .logger
-            .line(&self.output.component_id, self.output.stream, line);
+        self.output.logger.line(&self.output.component_id, self.output.stream, line);
     }
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         self.pending.extend_from_slice(buf);
         while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
@@ -171,24 +158,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("logs/host.log");
         let logger = Logger::new(Some(&path)).expect("logger");
-        let mut writer = Box::into_pin(
-            logger
-                .component_stream("health", Stream::Stdout)
-                .async_stream(),
-        );
-        writer
-            .write_all(b"first line\nsecond ")
-            .await
-            .expect("write");
-        writer
-            .write_all(b"half\nunterminated")
-            .await
-            .expect("write");
+        let mut writer = Box::into_pin(logger.component_stream("health", Stream::Stdout).async_stream());
+        writer.write_all(b"first line\nsecond ").await.expect("write");
+        writer.write_all(b"half\nunterminated").await.expect("write");
         drop(writer);
         let text = std::fs::read_to_string(&path).expect("log file");
-        assert_eq!(
-            text,
-            "[health] first line\n[health] second half\n[health] unterminated\n"
-        );
+        assert_eq!(text, "[health] first line\n[health] second half\n[health] unterminated\n");
     }
 }

@@ -12,11 +12,7 @@ use clap::{Parser, Subcommand};
 use troupe_host::{App, HostConfig};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "troupe-host",
-    version,
-    about = "Runs a Spin application's components on wasmtime, like `spin up`."
-)]
+#[command(name = "troupe-host", version, about = "Runs a Spin application's components on wasmtime, like `spin up`.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,21 +53,12 @@ fn parse_variable(text: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Command::Up(args) = Cli::parse().command;
-    let manifest = if args.from.is_dir() {
-        args.from.join("spin.toml")
-    } else {
-        args.from
-    };
+    let manifest = if args.from.is_dir() { args.from.join("spin.toml") } else { args.from };
     let state_dir = match args.state_dir {
         // Like Spin: `--state-dir ""` means no state directory.
         Some(dir) if dir.is_empty() => None,
         Some(dir) => Some(PathBuf::from(dir)),
-        None => Some(
-            manifest
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join(".spin"),
-        ),
+        None => Some(manifest.parent().unwrap_or(std::path::Path::new(".")).join(".spin")),
     };
     let config = HostConfig {
         manifest,

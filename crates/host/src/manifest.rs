@@ -188,21 +188,16 @@ impl DependencyName {
             Some((package, interface)) => (package, Some(interface)),
             None => (rest, None),
         };
-        for (what, part) in [("namespace", namespace), ("package", package)]
-            .into_iter()
-            .chain(interface.map(|i| ("interface", i)))
+        for (what, part) in
+            [("namespace", namespace), ("package", package)].into_iter().chain(interface.map(|i| ("interface", i)))
         {
             if !is_kebab_id(part) {
-                return Err(format!(
-                    "dependency `{key}`: {what} `{part}` is not a kebab-case identifier"
-                ));
+                return Err(format!("dependency `{key}`: {what} `{part}` is not a kebab-case identifier"));
             }
         }
         if let Some(version) = version {
             if !is_semver(version) {
-                return Err(format!(
-                    "dependency `{key}`: `{version}` is not a semantic version"
-                ));
+                return Err(format!("dependency `{key}`: `{version}` is not a semantic version"));
             }
         }
         Ok(Self {
@@ -215,13 +210,7 @@ impl DependencyName {
 
 /// Accepted fields, per table. Everything else is either a known Spin field
 /// this host refuses (see `unsupported_*`) or unknown.
-const TOP_LEVEL_FIELDS: &[&str] = &[
-    "spin_manifest_version",
-    "application",
-    "variables",
-    "trigger",
-    "component",
-];
+const TOP_LEVEL_FIELDS: &[&str] = &["spin_manifest_version", "application", "variables", "trigger", "component"];
 const APPLICATION_FIELDS: &[&str] = &[
     "name",
     "version",
@@ -268,35 +257,22 @@ impl Manifest {
     /// Reads and checks the manifest at `path`. Relative `source` and
     /// dependency paths are resolved against the manifest's folder.
     pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ManifestError::Io { path: path.to_owned(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base)
     }
 
     /// Parses manifest text; `base` is the folder relative paths start from.
     pub fn parse(text: &str, base: &Path) -> Result<Self, ManifestError> {
-        let table: Table =
-            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_owned()))?;
+        let table: Table = toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_owned()))?;
         check_fields(&table, "top level", TOP_LEVEL_FIELDS, |_| None)?;
 
         match table.get("spin_manifest_version") {
             Some(Value::Integer(2)) => {}
             Some(Value::String(v)) if v == "2" => {}
-            Some(other) => {
-                return Err(invalid(
-                    "top level",
-                    format!("`spin_manifest_version` must be 2, not {other}"),
-                ))
-            }
-            None => {
-                return Err(invalid(
-                    "top level",
-                    "`spin_manifest_version = 2` is missing",
-                ))
-            }
+            Some(other) => return Err(invalid("top level", format!("`spin_manifest_version` must be 2, not {other}"))),
+            None => return Err(invalid("top level", "`spin_manifest_version = 2` is missing")),
         }
 
         let application = parse_application(table.get("application"))?;
@@ -313,20 +289,12 @@ impl Manifest {
             }
         }
 
-        Ok(Self {
-            application,
-            variables,
-            http_triggers,
-            components,
-        })
+        Ok(Self { application, variables, http_triggers, components })
     }
 }
 
 fn invalid(place: impl Into<String>, message: impl Into<String>) -> ManifestError {
-    ManifestError::Invalid {
-        place: place.into(),
-        message: message.into(),
-    }
+    ManifestError::Invalid { place: place.into(), message: message.into() }
 }
 
 /// Checks that every key of `table` is accepted. `unsupported` names the
@@ -342,61 +310,32 @@ fn check_fields(
             continue;
         }
         return Err(match unsupported(key) {
-            Some(reason) => ManifestError::Unsupported {
-                place: place.to_owned(),
-                field: key.clone(),
-                reason: reason.to_owned(),
-            },
-            None => ManifestError::UnknownField {
-                place: place.to_owned(),
-                field: key.clone(),
-            },
+            Some(reason) => {
+                ManifestError::Unsupported { place: place.to_owned(), field: key.clone(), reason: reason.to_owned() }
+            }
+            None => ManifestError::UnknownField { place: place.to_owned(), field: key.clone() },
         });
     }
     Ok(())
 }
 
 /// Deserializes one accepted value into its typed form.
-fn typed<T: for<'de> Deserialize<'de>>(
-    value: &Value,
-    place: &str,
-    field: &str,
-) -> Result<T, ManifestError> {
-    value
-        .clone()
-        .try_into()
-        .map_err(|e: toml::de::Error| invalid(place, format!("field `{field}`: {}", e.message())))
+fn typed<T: for<'de> Deserialize<'de>>(value: &Value, place: &str, field: &str) -> Result<T, ManifestError> {
+    value.clone().try_into().map_err(|e: toml::de::Error| invalid(place, format!("field `{field}`: {}", e.message())))
 }
 
 fn as_table<'a>(value: &'a Value, place: &str) -> Result<&'a Table, ManifestError> {
-    value
-        .as_table()
-        .ok_or_else(|| invalid(place, "expected a table"))
+    value.as_table().ok_or_else(|| invalid(place, "expected a table"))
 }
 
 fn parse_application(value: Option<&Value>) -> Result<Application, ManifestError> {
     let place = "[application]";
-    let table = as_table(
-        value.ok_or_else(|| invalid("top level", "`[application]` is missing"))?,
-        place,
-    )?;
+    let table = as_table(value.ok_or_else(|| invalid("top level", "`[application]` is missing"))?, place)?;
     check_fields(table, place, APPLICATION_FIELDS, |_| None)?;
 
-    let name: String = typed(
-        table
-            .get("name")
-            .ok_or_else(|| invalid(place, "`name` is missing"))?,
-        place,
-        "name",
-    )?;
-    let version = table
-        .get("version")
-        .map(|v| typed::<String>(v, place, "version"))
-        .transpose()?;
-    let description = table
-        .get("description")
-        .map(|v| typed::<String>(v, place, "description"))
-        .transpose()?;
+    let name: String = typed(table.get("name").ok_or_else(|| invalid(place, "`name` is missing"))?, place, "name")?;
+    let version = table.get("version").map(|v| typed::<String>(v, place, "version")).transpose()?;
+    let description = table.get("description").map(|v| typed::<String>(v, place, "description")).transpose()?;
     if let Some(v) = table.get("authors") {
         typed::<Vec<String>>(v, place, "authors")?;
     }
@@ -422,18 +361,13 @@ fn parse_application(value: Option<&Value>) -> Result<Application, ManifestError
                     return Err(ManifestError::Unsupported {
                         place: place.into(),
                         field: "base".into(),
-                        reason: "Spin 3 removed the application base path; only \"/\" is accepted"
-                            .into(),
+                        reason: "Spin 3 removed the application base path; only \"/\" is accepted".into(),
                     });
                 }
             }
         }
     }
-    Ok(Application {
-        name,
-        version,
-        description,
-    })
+    Ok(Application { name, version, description })
 }
 
 fn parse_variables(value: Option<&Value>) -> Result<BTreeMap<String, VariableDecl>, ManifestError> {
@@ -446,43 +380,18 @@ fn parse_variables(value: Option<&Value>) -> Result<BTreeMap<String, VariableDec
         validate_variable_name(name).map_err(|e| invalid(&place, e))?;
         let decl = as_table(decl, &place)?;
         check_fields(decl, &place, VARIABLE_FIELDS, |_| None)?;
-        let default = decl
-            .get("default")
-            .map(|v| typed::<String>(v, &place, "default"))
-            .transpose()?;
-        let required = decl
-            .get("required")
-            .map(|v| typed::<bool>(v, &place, "required"))
-            .transpose()?
-            .unwrap_or(false);
-        let secret = decl
-            .get("secret")
-            .map(|v| typed::<bool>(v, &place, "secret"))
-            .transpose()?
-            .unwrap_or(false);
+        let default = decl.get("default").map(|v| typed::<String>(v, &place, "default")).transpose()?;
+        let required = decl.get("required").map(|v| typed::<bool>(v, &place, "required")).transpose()?.unwrap_or(false);
+        let secret = decl.get("secret").map(|v| typed::<bool>(v, &place, "secret")).transpose()?.unwrap_or(false);
         if let Some(v) = decl.get("description") {
             typed::<String>(v, &place, "description")?;
         }
         match (&default, required) {
-            (Some(_), true) => {
-                return Err(invalid(&place, "a required variable cannot have a default"))
-            }
-            (None, false) => {
-                return Err(invalid(
-                    &place,
-                    "a variable needs a `default` or `required = true`",
-                ))
-            }
+            (Some(_), true) => return Err(invalid(&place, "a required variable cannot have a default")),
+            (None, false) => return Err(invalid(&place, "a variable needs a `default` or `required = true`")),
             _ => {}
         }
-        variables.insert(
-            name.clone(),
-            VariableDecl {
-                default,
-                required,
-                secret,
-            },
-        );
+        variables.insert(name.clone(), VariableDecl { default, required, secret });
     }
     Ok(variables)
 }
@@ -500,12 +409,9 @@ fn parse_triggers(value: Option<&Value>) -> Result<Vec<HttpTrigger>, ManifestErr
                 reason: "only HTTP triggers run here".into(),
             });
         }
-        let entries = entries.as_array().ok_or_else(|| {
-            invalid(
-                "[trigger]",
-                "`trigger.http` must be an array of tables (`[[trigger.http]]`)",
-            )
-        })?;
+        let entries = entries
+            .as_array()
+            .ok_or_else(|| invalid("[trigger]", "`trigger.http` must be an array of tables (`[[trigger.http]]`)"))?;
         for (index, entry) in entries.iter().enumerate() {
             let place = format!("[[trigger.http]] #{}", index + 1);
             let entry = as_table(entry, &place)?;
@@ -520,20 +426,10 @@ fn parse_triggers(value: Option<&Value>) -> Result<Vec<HttpTrigger>, ManifestErr
                     check_fields(private, &place, &["private"], |_| None)?;
                     match private.get("private") {
                         Some(Value::Boolean(true)) => None,
-                        _ => {
-                            return Err(invalid(
-                                &place,
-                                "route must be a string pattern or '{ private = true }'",
-                            ))
-                        }
+                        _ => return Err(invalid(&place, "route must be a string pattern or '{ private = true }'")),
                     }
                 }
-                Some(_) => {
-                    return Err(invalid(
-                        &place,
-                        "route must be a string pattern or '{ private = true }'",
-                    ))
-                }
+                Some(_) => return Err(invalid(&place, "route must be a string pattern or '{ private = true }'")),
                 None => return Err(invalid(&place, "`route` is missing")),
             };
             let component = match entry.get("component") {
@@ -556,9 +452,7 @@ fn parse_triggers(value: Option<&Value>) -> Result<Vec<HttpTrigger>, ManifestErr
                     return Err(ManifestError::Unsupported {
                         place,
                         field: "executor".into(),
-                        reason:
-                            "only the default `{ type = \"spin\" }` (wasi:http) executor runs here"
-                                .into(),
+                        reason: "only the default `{ type = \"spin\" }` (wasi:http) executor runs here".into(),
                     });
                 }
             }
@@ -594,18 +488,9 @@ fn parse_components(
                 // An empty list of files or environment changes nothing.
                 Some(_) if is_empty_value(value) => {}
                 Some(reason) => {
-                    return Err(ManifestError::Unsupported {
-                        place,
-                        field: field.clone(),
-                        reason: reason.into(),
-                    })
+                    return Err(ManifestError::Unsupported { place, field: field.clone(), reason: reason.into() })
                 }
-                None => {
-                    return Err(ManifestError::UnknownField {
-                        place,
-                        field: field.clone(),
-                    })
-                }
+                None => return Err(ManifestError::UnknownField { place, field: field.clone() }),
             }
         }
 
@@ -615,22 +500,16 @@ fn parse_components(
                 return Err(ManifestError::Unsupported {
                     place,
                     field: "source".into(),
-                    reason: "URL and registry sources are not fetched; build the component and give its local path".into(),
+                    reason: "URL and registry sources are not fetched; build the component and give its local path"
+                        .into(),
                 })
             }
             Some(_) => return Err(invalid(&place, "`source` must be a path")),
             None => return Err(invalid(&place, "`source` is missing")),
         };
-        let description = table
-            .get("description")
-            .map(|v| typed::<String>(v, &place, "description"))
-            .transpose()?;
+        let description = table.get("description").map(|v| typed::<String>(v, &place, "description")).transpose()?;
         let list = |field: &str| -> Result<Vec<String>, ManifestError> {
-            table
-                .get(field)
-                .map(|v| typed::<Vec<String>>(v, &place, field))
-                .transpose()
-                .map(Option::unwrap_or_default)
+            table.get(field).map(|v| typed::<Vec<String>>(v, &place, field)).transpose().map(Option::unwrap_or_default)
         };
         let allowed_outbound_hosts = list("allowed_outbound_hosts")?;
         let key_value_stores = list("key_value_stores")?;
@@ -649,14 +528,10 @@ fn parse_components(
                 });
             }
         }
-        let component_variables: BTreeMap<String, String> = table
-            .get("variables")
-            .map(|v| typed(v, &place, "variables"))
-            .transpose()?
-            .unwrap_or_default();
+        let component_variables: BTreeMap<String, String> =
+            table.get("variables").map(|v| typed(v, &place, "variables")).transpose()?.unwrap_or_default();
         for (name, template) in &component_variables {
-            validate_variable_name(name)
-                .map_err(|e| invalid(&place, format!("variable `{name}`: {e}")))?;
+            validate_variable_name(name).map_err(|e| invalid(&place, format!("variable `{name}`: {e}")))?;
             crate::variables::Template::parse(template)
                 .and_then(|t| t.check_references(variables))
                 .map_err(|e| invalid(&place, format!("variable `{name}`: {e}")))?;
@@ -698,11 +573,7 @@ fn parse_components(
     Ok(components)
 }
 
-fn parse_dependencies(
-    table: &Table,
-    place: &str,
-    base: &Path,
-) -> Result<Vec<Dependency>, ManifestError> {
+fn parse_dependencies(table: &Table, place: &str, base: &Path) -> Result<Vec<Dependency>, ManifestError> {
     let mut dependencies = Vec::new();
     for (key, value) in table {
         let name = DependencyName::parse(key).map_err(|e| invalid(place, e))?;
@@ -715,36 +586,21 @@ fn parse_dependencies(
             });
         };
         check_fields(spec, &dep_place, &["path", "export"], |field| match field {
-            "version" | "registry" | "package" => {
-                Some("registry dependencies are not fetched; give a local `path`")
-            }
+            "version" | "registry" | "package" => Some("registry dependencies are not fetched; give a local `path`"),
             "url" | "digest" => Some("URL dependencies are not fetched; give a local `path`"),
-            "inherit_configuration" => {
-                Some("use the component's `dependencies_inherit_configuration`")
-            }
+            "inherit_configuration" => Some("use the component's `dependencies_inherit_configuration`"),
             _ => None,
         })?;
-        let path: String = typed(
-            spec.get("path")
-                .ok_or_else(|| invalid(&dep_place, "`path` is missing"))?,
-            &dep_place,
-            "path",
-        )?;
-        let export = spec
-            .get("export")
-            .map(|v| typed::<String>(v, &dep_place, "export"))
-            .transpose()?;
+        let path: String =
+            typed(spec.get("path").ok_or_else(|| invalid(&dep_place, "`path` is missing"))?, &dep_place, "path")?;
+        let export = spec.get("export").map(|v| typed::<String>(v, &dep_place, "export")).transpose()?;
         if export.is_some() && name.interface.is_none() {
             return Err(invalid(
                 &dep_place,
                 "using an export to satisfy a package dependency is not permitted; name an interface in the key",
             ));
         }
-        dependencies.push(Dependency {
-            name,
-            path: base.join(path),
-            export,
-        });
+        dependencies.push(Dependency { name, path: base.join(path), export });
     }
     Ok(dependencies)
 }
@@ -761,22 +617,15 @@ fn is_empty_value(value: &Value) -> bool {
 /// dashes, starting with a letter.
 pub(crate) fn is_kebab_id(s: &str) -> bool {
     !s.is_empty()
-        && s.split('-').all(|word| {
-            !word.is_empty()
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
+        && s.split('-')
+            .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
         && s.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
 fn is_semver(s: &str) -> bool {
     let core = s.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -808,16 +657,10 @@ source = "users.wasm"
     #[test]
     fn minimal_manifest_parses_with_absolute_source() {
         let manifest = Manifest::parse(MINIMAL, Path::new("/app")).expect("valid manifest");
-        assert_eq!(
-            manifest.components["users"].source,
-            PathBuf::from("/app/users.wasm")
-        );
+        assert_eq!(manifest.components["users"].source, PathBuf::from("/app/users.wasm"));
         assert_eq!(
             manifest.http_triggers,
-            vec![HttpTrigger {
-                route: Some("/users/...".into()),
-                component: "users".into()
-            }]
+            vec![HttpTrigger { route: Some("/users/...".into()), component: "users".into() }]
         );
     }
 
@@ -840,13 +683,8 @@ source = "users.wasm"
 
     #[test]
     fn environment_field_is_refused() {
-        let message = error_of(&with_component_lines(
-            r#"environment = { RUST_LOG = "debug" }"#,
-        ));
-        assert!(
-            message.contains("component `users`: field `environment` is not supported"),
-            "{message}"
-        );
+        let message = error_of(&with_component_lines(r#"environment = { RUST_LOG = "debug" }"#));
+        assert!(message.contains("component `users`: field `environment` is not supported"), "{message}");
     }
 
     #[test]
@@ -857,10 +695,7 @@ source = "users.wasm"
     #[test]
     fn unknown_component_field_is_refused() {
         let message = error_of(&with_component_lines("sauce = true"));
-        assert_eq!(
-            message,
-            "spin.toml: component `users`: unknown field `sauce`"
-        );
+        assert_eq!(message, "spin.toml: component `users`: unknown field `sauce`");
     }
 
     #[test]
@@ -871,13 +706,8 @@ source = "users.wasm"
 
     #[test]
     fn key_value_label_other_than_default_is_refused() {
-        let message = error_of(&with_component_lines(
-            r#"key_value_stores = ["default", "cache"]"#,
-        ));
-        assert!(
-            message.contains("component `users`: field `key_value_stores` is not supported"),
-            "{message}"
-        );
+        let message = error_of(&with_component_lines(r#"key_value_stores = ["default", "cache"]"#));
+        assert!(message.contains("component `users`: field `key_value_stores` is not supported"), "{message}");
         assert!(message.contains("`cache`"), "{message}");
     }
 
@@ -898,10 +728,7 @@ source = "users.wasm"
 
     #[test]
     fn wagi_executor_is_refused() {
-        let text = MINIMAL.replace(
-            r#"component = "users""#,
-            "component = \"users\"\nexecutor = { type = \"wagi\" }",
-        );
+        let text = MINIMAL.replace(r#"component = "users""#, "component = \"users\"\nexecutor = { type = \"wagi\" }");
         assert!(error_of(&text).contains("field `executor` is not supported"));
     }
 
@@ -920,10 +747,7 @@ component = { source = "x.wasm" }
 
     #[test]
     fn application_base_other_than_root_is_refused() {
-        let text = MINIMAL.replace(
-            "name = \"app\"",
-            "name = \"app\"\n[application.trigger.http]\nbase = \"/api\"",
-        );
+        let text = MINIMAL.replace("name = \"app\"", "name = \"app\"\n[application.trigger.http]\nbase = \"/api\"");
         assert!(error_of(&text).contains("field `base` is not supported"));
     }
 
@@ -942,17 +766,14 @@ component = { source = "x.wasm" }
 
     #[test]
     fn component_variable_referring_to_undeclared_app_variable_is_refused() {
-        let message = error_of(&with_component_lines(
-            "[component.users.variables]\nurl = \"{{ nowhere }}\"",
-        ));
+        let message = error_of(&with_component_lines("[component.users.variables]\nurl = \"{{ nowhere }}\""));
         assert!(message.contains("nowhere"), "{message}");
     }
 
     #[test]
     fn registry_dependency_is_refused_but_path_dependency_is_read() {
-        let message = error_of(&with_component_lines(
-            "[component.users.dependencies]\n\"troupe:auth/verifier\" = \"^0.1\"",
-        ));
+        let message =
+            error_of(&with_component_lines("[component.users.dependencies]\n\"troupe:auth/verifier\" = \"^0.1\""));
         assert!(message.contains("not supported"), "{message}");
 
         let text = with_component_lines(

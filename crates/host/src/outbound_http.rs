@@ -39,11 +39,7 @@ pub struct OutboundHttp {
 
 impl OutboundHttp {
     pub(crate) fn new(component_id: &str, allowed: Arc<AllowedHosts>, app: Arc<AppShared>) -> Self {
-        Self {
-            component_id: component_id.to_owned(),
-            allowed,
-            app,
-        }
+        Self { component_id: component_id.to_owned(), allowed, app }
     }
 
     fn deny(&self, url: &str) -> HttpError {
@@ -69,10 +65,7 @@ impl WasiHttpHooks for OutboundHttp {
                 return Err(self.deny(&uri.to_string()));
             }
             let Some(origin) = self.app.local_addr() else {
-                return Err(ErrorCode::InternalError(Some(
-                    "the application is not being served".into(),
-                ))
-                .into());
+                return Err(ErrorCode::InternalError(Some("the application is not being served".into())).into());
             };
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
             *request.uri_mut() = format!("http://{origin}{path}")
@@ -93,9 +86,7 @@ impl WasiHttpHooks for OutboundHttp {
         };
         if !self.app.has_http_component(&target) {
             // Spin traps the caller here ("unknown routing destination").
-            return Err(HttpError::trap(wasmtime::Error::msg(format!(
-                "unknown routing destination '{target}'"
-            ))));
+            return Err(HttpError::trap(wasmtime::Error::msg(format!("unknown routing destination '{target}'"))));
         }
         let app = self.app.clone();
         let between_bytes_timeout = config.between_bytes_timeout;
@@ -103,11 +94,7 @@ impl WasiHttpHooks for OutboundHttp {
             let path = request.uri().path().to_owned();
             let route = RouteMatch::synthetic(&target, &path);
             match app.handle_route(request, route, CHAINED_CLIENT_ADDR).await {
-                Ok(resp) => Ok(Ok(IncomingResponse {
-                    resp,
-                    worker: None,
-                    between_bytes_timeout,
-                })),
+                Ok(resp) => Ok(Ok(IncomingResponse { resp, worker: None, between_bytes_timeout })),
                 Err(e) => Err(wasmtime::Error::msg(format!("{e:#}"))),
             }
         });
@@ -123,8 +110,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        key_value::KeyValueStores, log::Logger, postgres::PostgresPools, routing::Router,
-        sqlite::SqliteDatabases,
+        key_value::KeyValueStores, log::Logger, postgres::PostgresPools, routing::Router, sqlite::SqliteDatabases,
     };
 
     fn hooks(allowed: &[&str]) -> OutboundHttp {
@@ -141,19 +127,12 @@ mod tests {
             local_addr: OnceLock::new(),
         };
         let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-        OutboundHttp::new(
-            "caller",
-            Arc::new(AllowedHosts::parse(&allowed).expect("valid hosts")),
-            Arc::new(app),
-        )
+        OutboundHttp::new("caller", Arc::new(AllowedHosts::parse(&allowed).expect("valid hosts")), Arc::new(app))
     }
 
     fn send(hooks: &mut OutboundHttp, uri: &str) -> HttpResult<HostFutureIncomingResponse> {
         let body = Empty::new().map_err(|never| match never {}).boxed_unsync();
-        let request = hyper::Request::builder()
-            .uri(uri)
-            .body(body)
-            .expect("request");
+        let request = hyper::Request::builder().uri(uri).body(body).expect("request");
         let config = OutgoingRequestConfig {
             use_tls: false,
             connect_timeout: Duration::from_secs(1),
@@ -174,20 +153,14 @@ mod tests {
     fn request_to_a_host_not_allowed_is_denied() {
         let mut hooks = hooks(&["https://api.example.com"]);
         let code = error_code(send(&mut hooks, "http://other.example.com/x"));
-        assert!(
-            matches!(code, Some(ErrorCode::HttpRequestDenied)),
-            "{code:?}"
-        );
+        assert!(matches!(code, Some(ErrorCode::HttpRequestDenied)), "{code:?}");
     }
 
     #[test]
     fn service_chaining_needs_its_own_grant() {
         let mut hooks = hooks(&["http://api.example.com"]);
         let code = error_code(send(&mut hooks, "http://users.spin.internal/api"));
-        assert!(
-            matches!(code, Some(ErrorCode::HttpRequestDenied)),
-            "{code:?}"
-        );
+        assert!(matches!(code, Some(ErrorCode::HttpRequestDenied)), "{code:?}");
     }
 
     #[test]
@@ -195,11 +168,7 @@ mod tests {
         let mut hooks = hooks(&["http://*.spin.internal"]);
         match send(&mut hooks, "http://ghost.spin.internal/") {
             Ok(_) => panic!("the request was sent"),
-            Err(e) => assert!(
-                e.to_string()
-                    .contains("unknown routing destination 'ghost'"),
-                "{e}"
-            ),
+            Err(e) => assert!(e.to_string().contains("unknown routing destination 'ghost'"), "{e}"),
         }
     }
 
@@ -207,9 +176,6 @@ mod tests {
     fn self_request_without_a_self_grant_is_denied() {
         let mut hooks = hooks(&["https://api.example.com"]);
         let code = error_code(send(&mut hooks, "http://self.alt/x"));
-        assert!(
-            matches!(code, Some(ErrorCode::HttpRequestDenied)),
-            "{code:?}"
-        );
+        assert!(matches!(code, Some(ErrorCode::HttpRequestDenied)), "{code:?}");
     }
 }

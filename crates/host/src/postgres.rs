@@ -52,16 +52,11 @@ impl std::fmt::Debug for PostgresPools {
 
 impl PostgresPools {
     fn pool(&self, address: &str, config: tokio_postgres::Config) -> Result<Pool, Error> {
-        let mut pools = self
-            .pools
-            .lock()
-            .map_err(|_| Error::Other("postgres pool lock poisoned".into()))?;
+        let mut pools = self.pools.lock().map_err(|_| Error::Other("postgres pool lock poisoned".into()))?;
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
         }
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Clean,
-        };
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Clean };
         let manager = if config.get_ssl_mode() == SslMode::Disable {
             Manager::from_config(config, NoTls, manager_config)
         } else {
@@ -70,9 +65,7 @@ impl PostgresPools {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
-            .map_err(|e| {
-                Error::ConnectionFailed(format!("building Postgres connection pool: {e:?}"))
-            })?;
+            .map_err(|e| Error::ConnectionFailed(format!("building Postgres connection pool: {e:?}")))?;
         pools.insert(address.to_owned(), pool.clone());
         Ok(pool)
     }
@@ -80,16 +73,12 @@ impl PostgresPools {
 
 /// TLS that verifies the server certificate against the Mozilla root set.
 fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, Error> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::ConnectionFailed(format!("TLS configuration: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::ConnectionFailed(format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
@@ -132,16 +121,12 @@ fn check_allowed(config: &tokio_postgres::Config, allowed: &AllowedHosts) -> Res
         match host {
             Host::Tcp(name) => {
                 if !allowed.allows("postgres", name, Some(port)) {
-                    return Err(Error::ConnectionFailed(format!(
-                        "address postgres://{name}:{port} is not permitted"
-                    )));
+                    return Err(Error::ConnectionFailed(format!("address postgres://{name}:{port} is not permitted")));
                 }
             }
             #[cfg(unix)]
             Host::Unix(_) => {
-                return Err(Error::ConnectionFailed(
-                    "Unix sockets are not supported on WebAssembly".into(),
-                ))
+                return Err(Error::ConnectionFailed("Unix sockets are not supported on WebAssembly".into()))
             }
         }
     }
@@ -152,17 +137,10 @@ impl rdbms_types::Host for InstanceState {}
 impl postgres::Host for InstanceState {}
 
 impl postgres::HostConnection for InstanceState {
-    async fn open(
-        &mut self,
-        address: String,
-    ) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
         let config = match address.parse::<tokio_postgres::Config>() {
             Ok(config) => config,
-            Err(e) => {
-                return Ok(Err(Error::ConnectionFailed(format!(
-                    "parsing Postgres connection string: {e:?}"
-                ))))
-            }
+            Err(e) => return Ok(Err(Error::ConnectionFailed(format!("parsing Postgres connection string: {e:?}")))),
         };
         if let Err(e) = check_allowed(&config, &self.postgres.allowed) {
             return Ok(Err(e));
@@ -208,10 +186,7 @@ impl postgres::HostConnection for InstanceState {
         };
         let client = &self.table.get(&connection)?.client;
         let refs = as_refs(&params);
-        Ok(client
-            .execute(&statement, &refs)
-            .await
-            .map_err(|e| Error::QueryFailed(format!("{e:?}"))))
+        Ok(client.execute(&statement, &refs).await.map_err(|e| Error::QueryFailed(format!("{e:?}"))))
     }
 
     async fn drop(&mut self, connection: Resource<OpenConnection>) -> wasmtime::Result<()> {
@@ -252,9 +227,7 @@ fn to_sql_parameters(params: Vec<ParameterValue>) -> Result<Vec<SqlParameter>, E
                 | ParameterValue::Uint16(_)
                 | ParameterValue::Uint32(_)
                 | ParameterValue::Uint64(_) => {
-                    return Err(Error::ValueConversionFailed(
-                        "Postgres does not support unsigned integers".into(),
-                    ))
+                    return Err(Error::ValueConversionFailed("Postgres does not support unsigned integers".into()))
                 }
             })
         })
@@ -266,11 +239,7 @@ fn to_sql_parameters(params: Vec<ParameterValue>) -> Result<Vec<SqlParameter>, E
 struct PgNull;
 
 impl ToSql for PgNull {
-    fn to_sql(
-        &self,
-        _: &Type,
-        _: &mut bytes::BytesMut,
-    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+    fn to_sql(&self, _: &Type, _: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         Ok(IsNull::Yes)
     }
 
@@ -311,26 +280,13 @@ fn data_type(pg: &Type) -> DbDataType {
 fn convert_rows(rows: &[Row]) -> Result<RowSet, Error> {
     // Spin takes the columns from the first row: no rows, no columns.
     let Some(first) = rows.first() else {
-        return Ok(RowSet {
-            columns: vec![],
-            rows: vec![],
-        });
+        return Ok(RowSet { columns: vec![], rows: vec![] });
     };
-    let columns = first
-        .columns()
-        .iter()
-        .map(|c| Column {
-            name: c.name().to_owned(),
-            data_type: data_type(c.type_()),
-        })
-        .collect();
+    let columns =
+        first.columns().iter().map(|c| Column { name: c.name().to_owned(), data_type: data_type(c.type_()) }).collect();
     let rows = rows
         .iter()
-        .map(|row| {
-            (0..row.len())
-                .map(|index| convert_value(row, index))
-                .collect()
-        })
+        .map(|row| (0..row.len()).map(|index| convert_value(row, index)).collect())
         .collect::<Result<_, tokio_postgres::Error>>()
         .map_err(|e| Error::QueryFailed(format!("{e:?}")))?;
     Ok(RowSet { columns, rows })
@@ -342,9 +298,7 @@ fn convert_value(row: &Row, index: usize) -> Result<DbValue, tokio_postgres::Err
         index: usize,
         wrap: impl Fn(T) -> DbValue,
     ) -> Result<DbValue, tokio_postgres::Error> {
-        Ok(row
-            .try_get::<_, Option<T>>(index)?
-            .map_or(DbValue::DbNull, wrap))
+        Ok(row.try_get::<_, Option<T>>(index)?.map_or(DbValue::DbNull, wrap))
     }
     match *row.columns()[index].type_() {
         Type::BOOL => get(row, index, DbValue::Boolean),
@@ -372,29 +326,20 @@ mod tests {
         let Err(error) = to_sql_parameters(vec![ParameterValue::Uint32(1)]) else {
             panic!("unsigned parameter accepted")
         };
-        assert!(
-            matches!(error, Error::ValueConversionFailed(m) if m == "Postgres does not support unsigned integers")
-        );
+        assert!(matches!(error, Error::ValueConversionFailed(m) if m == "Postgres does not support unsigned integers"));
     }
 
     #[test]
     fn address_not_in_allowed_hosts_is_refused_with_spins_message() {
-        let allowed =
-            AllowedHosts::parse(&["postgres://127.0.0.1:5432".to_owned()]).expect("valid");
-        let config: tokio_postgres::Config = "postgres://postgres@db.example.com/test"
-            .parse()
-            .expect("valid address");
-        let Err(error) = check_allowed(&config, &allowed) else {
-            panic!("address accepted")
-        };
+        let allowed = AllowedHosts::parse(&["postgres://127.0.0.1:5432".to_owned()]).expect("valid");
+        let config: tokio_postgres::Config = "postgres://postgres@db.example.com/test".parse().expect("valid address");
+        let Err(error) = check_allowed(&config, &allowed) else { panic!("address accepted") };
         assert!(
             matches!(error, Error::ConnectionFailed(m) if m == "address postgres://db.example.com:5432 is not permitted")
         );
 
         let config: tokio_postgres::Config =
-            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-                .parse()
-                .expect("valid");
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".parse().expect("valid");
         assert!(check_allowed(&config, &allowed).is_ok());
     }
 }

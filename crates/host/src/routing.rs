@@ -57,9 +57,7 @@ pub struct RouteError {
 impl Router {
     /// Builds the router from `(component id, route)` pairs in manifest
     /// order; `None` is a private route and is skipped.
-    pub fn build<'a>(
-        triggers: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
-    ) -> Result<Self, RouteError> {
+    pub fn build<'a>(triggers: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Result<Self, RouteError> {
         let mut by_raw: Vec<RouteHandler> = Vec::new();
         let mut duplicates = Vec::new();
         for (component_id, route) in triggers {
@@ -77,11 +75,7 @@ impl Router {
             match by_raw.iter_mut().find(|h| h.raw_route == raw_route) {
                 Some(existing) => {
                     duplicates.push(DuplicateRoute {
-                        route: if existing.based_route.is_empty() {
-                            "/".into()
-                        } else {
-                            existing.based_route.clone()
-                        },
+                        route: if existing.based_route.is_empty() { "/".into() } else { existing.based_route.clone() },
                         replaced_id: existing.component_id.clone(),
                         effective_id: component_id.to_owned(),
                     });
@@ -97,19 +91,13 @@ impl Router {
                 Some(prefix) => format!("{prefix}/*"),
                 None => handler.based_route.clone(),
             };
-            router
-                .add(spec, handler.clone())
-                .map_err(|message| RouteError {
-                    route: handler.based_route.clone(),
-                    component_id: handler.component_id.clone(),
-                    message,
-                })?;
+            router.add(spec, handler.clone()).map_err(|message| RouteError {
+                route: handler.based_route.clone(),
+                component_id: handler.component_id.clone(),
+                message,
+            })?;
         }
-        Ok(Self {
-            router: Arc::new(router),
-            routes: by_raw,
-            duplicates,
-        })
+        Ok(Self { router: Arc::new(router), routes: by_raw, duplicates })
     }
 
     /// The component serving `path` (the raw URI path, no query, not
@@ -118,10 +106,7 @@ impl Router {
         let best = self.router.best_match(path)?;
         let handler = best.handler().clone();
         let captures = best.captures();
-        let named = captures
-            .iter()
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect();
+        let named = captures.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
         let trailing_wildcard = match captures.wildcard() {
             // Spin keeps a trailing slash in the path-info, routefinder does not.
             Some(s) => match (s.is_empty(), path.ends_with('/')) {
@@ -143,9 +128,7 @@ impl Router {
 
     /// The routes, in manifest order, as `spin up` lists them.
     pub fn routes(&self) -> impl Iterator<Item = (RouteDisplay<'_>, &str)> {
-        self.routes
-            .iter()
-            .map(|h| (RouteDisplay(h), h.component_id.as_str()))
+        self.routes.iter().map(|h| (RouteDisplay(h), h.component_id.as_str()))
     }
 
     /// Routes replaced by a later trigger with the same route string.
@@ -156,9 +139,7 @@ impl Router {
     /// Whether some route lies under `/.well-known/spin/`, where Spin's own
     /// endpoints shadow it.
     pub fn contains_reserved_route(&self) -> bool {
-        self.routes
-            .iter()
-            .any(|h| h.based_route.starts_with(WELL_KNOWN_PREFIX))
+        self.routes.iter().any(|h| h.based_route.starts_with(WELL_KNOWN_PREFIX))
     }
 }
 
@@ -169,10 +150,7 @@ pub struct RouteDisplay<'a>(&'a RouteHandler);
 impl fmt::Display for RouteDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let route = &self.0.based_route;
-        match route
-            .strip_suffix("/...")
-            .or_else(|| route.strip_suffix("/*"))
-        {
+        match route.strip_suffix("/...").or_else(|| route.strip_suffix("/*")) {
             Some(prefix) if self.0.wildcard => write!(f, "{prefix} (wildcard)"),
             _ => f.write_str(route),
         }
@@ -218,31 +196,18 @@ impl RouteMatch {
         client_addr: SocketAddr,
     ) -> Vec<(String, String)> {
         let host = host.unwrap_or("localhost");
-        let component_route = self
-            .raw_route
-            .strip_suffix("/...")
-            .unwrap_or(&self.raw_route)
-            .to_owned();
+        let component_route = self.raw_route.strip_suffix("/...").unwrap_or(&self.raw_route).to_owned();
         let mut headers = vec![
             ("spin-path-info".to_owned(), self.trailing_wildcard.clone()),
-            (
-                "spin-full-url".to_owned(),
-                format!("{scheme}://{host}{path_and_query}"),
-            ),
+            ("spin-full-url".to_owned(), format!("{scheme}://{host}{path_and_query}")),
             ("spin-matched-route".to_owned(), self.based_route.clone()),
             ("spin-base-path".to_owned(), "/".to_owned()),
-            (
-                "spin-raw-component-route".to_owned(),
-                self.raw_route.clone(),
-            ),
+            ("spin-raw-component-route".to_owned(), self.raw_route.clone()),
             ("spin-component-route".to_owned(), component_route),
             ("spin-client-addr".to_owned(), client_addr.to_string()),
         ];
         for (name, value) in &self.named_wildcards {
-            headers.push((
-                format!("spin-path-match-{}", name.to_ascii_lowercase()),
-                value.clone(),
-            ));
+            headers.push((format!("spin-path-match-{}", name.to_ascii_lowercase()), value.clone()));
         }
         headers
     }
@@ -274,83 +239,38 @@ mod tests {
     /// expected component (or 404) and expected `spin-path-info`.
     #[test]
     fn routing_follows_spins_table() {
-        type Case<'a> = (
-            &'a [(&'a str, &'a str)],
-            &'a str,
-            Option<(&'a str, &'a str)>,
-        );
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, Option<(&'a str, &'a str)>);
         let cases: &[Case] = &[
             (&[("a", "/foo")], "/foo", Some(("a", ""))),
             (&[("a", "/foo")], "/foo/", Some(("a", ""))),
             (&[("a", "/foo")], "/foo/bar", None),
             (&[("a", "/foo/...")], "/foo", Some(("a", ""))),
             (&[("a", "/foo/...")], "/foo/", Some(("a", "/"))),
-            (
-                &[("a", "/foo/...")],
-                "/foo/bar/baz",
-                Some(("a", "/bar/baz")),
-            ),
+            (&[("a", "/foo/...")], "/foo/bar/baz", Some(("a", "/bar/baz"))),
             (&[("a", "/foo/...")], "/foo/bar/", Some(("a", "/bar/"))),
             (&[("a", "/foo/...")], "/foobar", None),
             // Spin's code keeps the slash here too (empty capture, path ends in "/").
             (&[("a", "/...")], "/", Some(("a", "/"))),
             (&[("a", "/...")], "/a/b", Some(("a", "/a/b"))),
             (&[("a", "/")], "/", Some(("a", ""))),
-            (
-                &[("a", "/users/:id/edit")],
-                "/users/1/edit",
-                Some(("a", "")),
-            ),
+            (&[("a", "/users/:id/edit")], "/users/1/edit", Some(("a", ""))),
             (&[("a", "/users/:id/edit")], "/users/1", None),
             (&[("a", "/users/:id/edit")], "/users", None),
+            (&[("one", "/one/..."), ("two", "/one/two/...")], "/one/two/x", Some(("two", "/x"))),
+            (&[("two", "/one/two/..."), ("one", "/one/...")], "/one/two/x", Some(("two", "/x"))),
             (
-                &[("one", "/one/..."), ("two", "/one/two/...")],
-                "/one/two/x",
-                Some(("two", "/x")),
-            ),
-            (
-                &[("two", "/one/two/..."), ("one", "/one/...")],
-                "/one/two/x",
-                Some(("two", "/x")),
-            ),
-            (
-                &[
-                    ("wild", "/users/..."),
-                    ("admin", "/users/admin"),
-                    ("all", "/..."),
-                ],
+                &[("wild", "/users/..."), ("admin", "/users/admin"), ("all", "/...")],
                 "/users/admin",
                 Some(("admin", "")),
             ),
-            (
-                &[
-                    ("wild", "/users/..."),
-                    ("admin", "/users/admin"),
-                    ("all", "/..."),
-                ],
-                "/users/1",
-                Some(("wild", "/1")),
-            ),
-            (
-                &[
-                    ("param", "/api/v1/users/:id"),
-                    ("wild", "/api/v1/users/..."),
-                ],
-                "/api/v1/users/42",
-                Some(("param", "")),
-            ),
+            (&[("wild", "/users/..."), ("admin", "/users/admin"), ("all", "/...")], "/users/1", Some(("wild", "/1"))),
+            (&[("param", "/api/v1/users/:id"), ("wild", "/api/v1/users/...")], "/api/v1/users/42", Some(("param", ""))),
             (&[("a", "/1/:two/...")], "/1/2/3", Some(("a", "/3"))),
-            (
-                &[("first", "/foo"), ("second", "/foo")],
-                "/foo",
-                Some(("second", "")),
-            ),
+            (&[("first", "/foo"), ("second", "/foo")], "/foo", Some(("second", ""))),
             (&[("a", "/foo")], "/bar", None),
         ];
         for (routes, path, expected) in cases {
-            let actual = router(routes)
-                .route(path)
-                .map(|m| (m.component_id.clone(), m.trailing_wildcard.clone()));
+            let actual = router(routes).route(path).map(|m| (m.component_id.clone(), m.trailing_wildcard.clone()));
             let expected = expected.map(|(id, info)| (id.to_owned(), info.to_owned()));
             assert_eq!(actual, expected, "routes {routes:?}, path {path}");
         }
@@ -358,12 +278,8 @@ mod tests {
 
     #[test]
     fn private_route_is_not_reachable_from_outside() {
-        let router =
-            Router::build([("public", Some("/api/...")), ("internal", None)]).expect("valid");
-        assert_eq!(
-            router.route("/api/x").map(|m| m.component_id),
-            Some("public".into())
-        );
+        let router = Router::build([("public", Some("/api/...")), ("internal", None)]).expect("valid");
+        assert_eq!(router.route("/api/x").map(|m| m.component_id), Some("public".into()));
         assert!(router.routes().all(|(_, id)| id != "internal"));
         assert!(router.route("/internal").is_none());
     }
@@ -373,19 +289,13 @@ mod tests {
         let router = router(&[("first", "/foo"), ("second", "/foo")]);
         assert_eq!(
             router.duplicates(),
-            &[DuplicateRoute {
-                route: "/foo".into(),
-                replaced_id: "first".into(),
-                effective_id: "second".into()
-            }]
+            &[DuplicateRoute { route: "/foo".into(), replaced_id: "first".into(), effective_id: "second".into() }]
         );
     }
 
     #[test]
     fn headers_for_param_route_match_spin() {
-        let m = router(&[("users", "/api/v1/users/:id")])
-            .route("/api/v1/users/42")
-            .expect("match");
+        let m = router(&[("users", "/api/v1/users/:id")]).route("/api/v1/users/42").expect("match");
         let headers = m.spin_headers(
             "http",
             Some("127.0.0.1:3000"),
@@ -402,18 +312,13 @@ mod tests {
             ("spin-client-addr", "127.0.0.1:50000"),
             ("spin-path-match-id", "42"),
         ];
-        let expected: Vec<(String, String)> = expected
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let expected: Vec<(String, String)> = expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(headers, expected);
     }
 
     #[test]
     fn headers_for_wildcard_route_match_spin() {
-        let m = router(&[("users", "/api/v1/users/...")])
-            .route("/api/v1/users/42")
-            .expect("match");
+        let m = router(&[("users", "/api/v1/users/...")]).route("/api/v1/users/42").expect("match");
         let headers: BTreeMap<_, _> = m
             .spin_headers(
                 "http",
@@ -453,10 +358,7 @@ mod tests {
     #[test]
     fn wildcard_routes_display_like_spin_up() {
         let router = router(&[("a", "/whee/..."), ("b", "/exact")]);
-        let shown: Vec<String> = router
-            .routes()
-            .map(|(r, id)| format!("{id}: {r}"))
-            .collect();
+        let shown: Vec<String> = router.routes().map(|(r, id)| format!("{id}: {r}")).collect();
         assert_eq!(shown, ["a: /whee (wildcard)", "b: /exact"]);
     }
 

@@ -132,9 +132,7 @@ impl AppShared {
             info.insert("version".into(), version.clone().into());
         }
         let body = serde_json::to_vec_pretty(&info)?;
-        Ok(Response::builder()
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(full(body.into()))?)
+        Ok(Response::builder().header(http::header::CONTENT_TYPE, "application/json").body(full(body.into()))?)
     }
 
     /// Runs the matched component. Component failures become an empty 500,
@@ -151,9 +149,7 @@ impl AppShared {
         match self.execute(request, &route, client_addr).await {
             Ok(response) => Ok(response),
             Err(error) => {
-                self.logger.host(&format!(
-                    "Error processing request for component `{component_id}`: {error:?}"
-                ));
+                self.logger.host(&format!("Error processing request for component `{component_id}`: {error:?}"));
                 Ok(status(StatusCode::INTERNAL_SERVER_ERROR))
             }
         }
@@ -168,10 +164,8 @@ impl AppShared {
         client_addr: SocketAddr,
     ) -> anyhow::Result<Response<HyperOutgoingBody>> {
         let component_id = route.component_id();
-        let component = self
-            .components
-            .get(component_id)
-            .ok_or_else(|| anyhow!("unknown routing destination '{component_id}'"))?;
+        let component =
+            self.components.get(component_id).ok_or_else(|| anyhow!("unknown routing destination '{component_id}'"))?;
 
         prepare_headers(&mut request, route, client_addr)?;
 
@@ -179,35 +173,22 @@ impl AppShared {
             component_id: component_id.to_owned(),
             logger: self.logger.clone(),
             allowed_hosts: component.allowed_hosts.clone(),
-            outbound_http: OutboundHttp::new(
-                component_id,
-                component.allowed_hosts.clone(),
-                self.clone(),
-            ),
+            outbound_http: OutboundHttp::new(component_id, component.allowed_hosts.clone(), self.clone()),
             variables: component.variables.clone(),
-            key_value: InstanceKeyValue::new(
-                self.key_value.clone(),
-                component.key_value_stores.clone(),
-            ),
+            key_value: InstanceKeyValue::new(self.key_value.clone(), component.key_value_stores.clone()),
             sqlite: InstanceSqlite::new(self.sqlite.clone(), component.sqlite_databases.clone()),
             postgres: InstancePostgres::new(self.postgres.clone(), component.allowed_hosts.clone()),
         });
         let mut store = Store::new(component.pre.engine(), state);
         // Spin always presents the request with scheme `http`.
-        let incoming = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)?;
+        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
         let (response_tx, response_rx) = oneshot::channel();
         let outparam = store.data_mut().http().new_response_outparam(response_tx)?;
         let pre = component.pre.clone();
 
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
         });
         let abort = task.abort_handle();
 
@@ -221,14 +202,11 @@ impl AppShared {
                     match task.await {
                         Err(e) if e.is_cancelled() => {}
                         Err(e) => logger.host(&format!("component `{id}` panicked: {e}")),
-                        Ok(Err(e)) => logger.host(&format!(
-                            "Component `{id}` error after response started: {e:?}"
-                        )),
+                        Ok(Err(e)) => logger.host(&format!("Component `{id}` error after response started: {e:?}")),
                         Ok(Ok(())) => {}
                     }
                 });
-                let response = response
-                    .map_err(|code| anyhow!("guest failed to produce a response: {code:?}"))?;
+                let response = response.map_err(|code| anyhow!("guest failed to produce a response: {code:?}"))?;
                 Ok(response.map(|body| AbortOnDropBody { body, abort }.boxed_unsync()))
             }
             Err(_) => {
@@ -249,8 +227,7 @@ fn set_request_uri(request: &mut Request<HyperIncomingBody>) -> anyhow::Result<(
         .get(HOST)
         .map(|h| -> anyhow::Result<http::uri::Authority> {
             let host = h.to_str().context("'Host' header is not valid UTF-8")?;
-            host.parse()
-                .context("'Host' header contains an invalid authority")
+            host.parse().context("'Host' header contains an invalid authority")
         })
         .transpose()?;
     let mut parts = request.uri().clone().into_parts();
@@ -282,8 +259,8 @@ fn prepare_headers(
 ) -> anyhow::Result<()> {
     let mut headers = Vec::new();
     for (name, value) in request.headers() {
-        let value = std::str::from_utf8(value.as_bytes())
-            .with_context(|| format!("header `{name}` is not valid UTF-8"))?;
+        let value =
+            std::str::from_utf8(value.as_bytes()).with_context(|| format!("header `{name}` is not valid UTF-8"))?;
         headers.push((name.clone(), HeaderValue::from_str(value)?));
     }
     let host = request.headers().get(HOST).and_then(|h| h.to_str().ok());
@@ -304,17 +281,11 @@ fn prepare_headers(
 }
 
 fn full(bytes: Bytes) -> HyperOutgoingBody {
-    Full::new(bytes)
-        .map_err(|never: Infallible| match never {})
-        .boxed_unsync()
+    Full::new(bytes).map_err(|never: Infallible| match never {}).boxed_unsync()
 }
 
 fn status(code: StatusCode) -> Response<HyperOutgoingBody> {
-    let mut response = Response::new(
-        Empty::new()
-            .map_err(|never: Infallible| match never {})
-            .boxed_unsync(),
-    );
+    let mut response = Response::new(Empty::new().map_err(|never: Infallible| match never {}).boxed_unsync());
     *response.status_mut() = code;
     response
 }
@@ -336,10 +307,7 @@ impl Body for AbortOnDropBody {
     type Data = Bytes;
     type Error = wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
     }
 

@@ -39,18 +39,10 @@ impl SqliteDatabases {
     /// directory when there is none.
     pub fn new(state_dir: Option<&Path>) -> anyhow::Result<Self> {
         Ok(match state_dir {
-            Some(dir) => Self {
-                default_path: dir.join("sqlite_db.db"),
-                _temporary: None,
-            },
+            Some(dir) => Self { default_path: dir.join("sqlite_db.db"), _temporary: None },
             None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("troupe-host-sqlite-")
-                    .tempdir()?;
-                Self {
-                    default_path: dir.path().join("sqlite_db.db"),
-                    _temporary: Some(Arc::new(dir)),
-                }
+                let dir = tempfile::Builder::new().prefix("troupe-host-sqlite-").tempdir()?;
+                Self { default_path: dir.path().join("sqlite_db.db"), _temporary: Some(Arc::new(dir)) }
             }
         })
     }
@@ -67,11 +59,7 @@ pub struct InstanceSqlite {
 impl InstanceSqlite {
     /// `allowed` is the component's `sqlite_databases`.
     pub fn new(databases: SqliteDatabases, allowed: Arc<[String]>) -> Self {
-        Self {
-            databases,
-            allowed,
-            open_connections: 0,
-        }
+        Self { databases, allowed, open_connections: 0 }
     }
 }
 
@@ -86,10 +74,7 @@ pub struct OpenConnection {
 impl sqlite::Host for InstanceState {}
 
 impl sqlite::HostConnection for InstanceState {
-    async fn open(
-        &mut self,
-        database: String,
-    ) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
         if !self.sqlite.allowed.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
@@ -100,10 +85,8 @@ impl sqlite::HostConnection for InstanceState {
             return Ok(Err(Error::Io("too many connections opened".into())));
         }
         self.sqlite.open_connections += 1;
-        let handle = OpenConnection {
-            path: self.sqlite.databases.default_path.clone(),
-            connection: Arc::new(Mutex::new(None)),
-        };
+        let handle =
+            OpenConnection { path: self.sqlite.databases.default_path.clone(), connection: Arc::new(Mutex::new(None)) };
         Ok(Ok(self.table.push(handle)?))
     }
 
@@ -118,28 +101,24 @@ impl sqlite::HostConnection for InstanceState {
         };
         let path = handle.path.clone();
         let slot = handle.connection.clone();
-        let outcome = tokio::task::spawn_blocking(
-            move || -> Result<Result<QueryResult, Error>, InvalidText> {
-                let mut slot = match slot.lock() {
-                    Ok(slot) => slot,
-                    Err(_) => return Ok(Err(Error::Io("connection lock poisoned".into()))),
-                };
-                let connection = match &mut *slot {
-                    Some(connection) => connection,
-                    None => match open_connection(&path) {
-                        Ok(connection) => slot.insert(connection),
-                        Err(e) => return Ok(Err(Error::Io(e.to_string()))),
-                    },
-                };
-                run(connection, &statement, parameters)
-            },
-        )
+        let outcome = tokio::task::spawn_blocking(move || -> Result<Result<QueryResult, Error>, InvalidText> {
+            let mut slot = match slot.lock() {
+                Ok(slot) => slot,
+                Err(_) => return Ok(Err(Error::Io("connection lock poisoned".into()))),
+            };
+            let connection = match &mut *slot {
+                Some(connection) => connection,
+                None => match open_connection(&path) {
+                    Ok(connection) => slot.insert(connection),
+                    Err(e) => return Ok(Err(Error::Io(e.to_string()))),
+                },
+            };
+            run(connection, &statement, parameters)
+        })
         .await?;
         // Spin panics (and the guest traps) on TEXT that is not UTF-8.
         outcome.map_err(|InvalidText(column)| {
-            wasmtime::Error::msg(format!(
-                "sqlite: column {column:?} holds TEXT that is not valid UTF-8"
-            ))
+            wasmtime::Error::msg(format!("sqlite: column {column:?} holds TEXT that is not valid UTF-8"))
         })
     }
 
@@ -171,11 +150,7 @@ fn run(
         Ok(prepared) => prepared,
         Err(e) => return Ok(Err(io(e))),
     };
-    let columns: Vec<String> = prepared
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let columns: Vec<String> = prepared.column_names().into_iter().map(str::to_owned).collect();
     let parameters = parameters.into_iter().map(|value| match value {
         Value::Integer(i) => rusqlite::types::Value::Integer(i),
         Value::Real(r) => rusqlite::types::Value::Real(r),
@@ -204,18 +179,15 @@ fn run(
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(i) => Value::Integer(i),
                 ValueRef::Real(r) => Value::Real(r),
-                ValueRef::Text(t) => Value::Text(
-                    String::from_utf8(t.to_vec()).map_err(|_| InvalidText(column.clone()))?,
-                ),
+                ValueRef::Text(t) => {
+                    Value::Text(String::from_utf8(t.to_vec()).map_err(|_| InvalidText(column.clone()))?)
+                }
                 ValueRef::Blob(b) => Value::Blob(b.to_vec()),
             });
         }
         result.push(RowResult { values });
     }
-    Ok(Ok(QueryResult {
-        columns,
-        rows: result,
-    }))
+    Ok(Ok(QueryResult { columns, rows: result }))
 }
 
 #[cfg(test)]
@@ -228,13 +200,7 @@ mod tests {
         let result = run(
             &connection,
             "SELECT ?1 AS i, ?2 AS r, ?3 AS t, ?4 AS b, ?5 AS n",
-            vec![
-                Value::Integer(7),
-                Value::Real(1.5),
-                Value::Text("x".into()),
-                Value::Blob(vec![1, 2]),
-                Value::Null,
-            ],
+            vec![Value::Integer(7), Value::Real(1.5), Value::Text("x".into()), Value::Blob(vec![1, 2]), Value::Null],
         )
         .ok()
         .expect("valid text")
@@ -242,26 +208,14 @@ mod tests {
         assert_eq!(result.columns, ["i", "r", "t", "b", "n"]);
         assert_eq!(
             result.rows[0].values,
-            [
-                Value::Integer(7),
-                Value::Real(1.5),
-                Value::Text("x".into()),
-                Value::Blob(vec![1, 2]),
-                Value::Null
-            ]
+            [Value::Integer(7), Value::Real(1.5), Value::Text("x".into()), Value::Blob(vec![1, 2]), Value::Null]
         );
     }
 
     #[test]
     fn syntax_error_is_an_io_error_with_sqlites_message() {
         let connection = Connection::open_in_memory().expect("db");
-        let error = run(&connection, "SELEC 1", vec![])
-            .ok()
-            .expect("no text")
-            .expect_err("fails");
-        assert!(
-            matches!(&error, Error::Io(message) if message.contains("syntax error")),
-            "{error:?}"
-        );
+        let error = run(&connection, "SELEC 1", vec![]).ok().expect("no text").expect_err("fails");
+        assert!(matches!(&error, Error::Io(message) if message.contains("syntax error")), "{error:?}");
     }
 }

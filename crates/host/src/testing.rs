@@ -35,10 +35,7 @@ pub fn spawn(config: HostConfig) -> anyhow::Result<TestApp> {
     let thread = std::thread::Builder::new()
         .name("troupe-host".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {
                     let _receiver_gone = ready_tx.send(Err(e.into()));
@@ -74,15 +71,8 @@ pub fn spawn(config: HostConfig) -> anyhow::Result<TestApp> {
             });
         })
         .context("starting the troupe-host thread")?;
-    let addr = ready_rx
-        .recv()
-        .context("the troupe-host thread ended before the server started")??;
-    Ok(TestApp {
-        base_url: format!("http://{addr}"),
-        addr,
-        stop: Some(stop_tx),
-        thread: Some(thread),
-    })
+    let addr = ready_rx.recv().context("the troupe-host thread ended before the server started")??;
+    Ok(TestApp { base_url: format!("http://{addr}"), addr, stop: Some(stop_tx), thread: Some(thread) })
 }
 
 impl Drop for TestApp {

@@ -24,10 +24,7 @@ pub fn validate_variable_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("variable names must not be empty".into());
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
         return Err(format!(
             "invalid character {c:?}: variable names may contain only lower-case letters, numbers and underscores"
         ));
@@ -66,9 +63,7 @@ impl Template {
                 parts.push(Part::Literal(rest[..start].to_owned()));
             }
             let after = &rest[start + 2..];
-            let end = after
-                .find("}}")
-                .ok_or_else(|| format!("unterminated `{{{{` in template {text:?}"))?;
+            let end = after.find("}}").ok_or_else(|| format!("unterminated `{{{{` in template {text:?}"))?;
             let name = after[..end].trim();
             validate_variable_name(name).map_err(|e| format!("template {text:?}: {e}"))?;
             parts.push(Part::Variable(name.to_owned()));
@@ -81,16 +76,11 @@ impl Template {
     }
 
     /// Fails when the template refers to a variable `[variables]` lacks.
-    pub fn check_references(
-        self,
-        declared: &BTreeMap<String, VariableDecl>,
-    ) -> Result<Self, String> {
+    pub fn check_references(self, declared: &BTreeMap<String, VariableDecl>) -> Result<Self, String> {
         for part in &self.parts {
             if let Part::Variable(name) = part {
                 if !declared.contains_key(name) {
-                    return Err(format!(
-                        "unknown variable {name:?} (not declared in [variables])"
-                    ));
+                    return Err(format!("unknown variable {name:?} (not declared in [variables])"));
                 }
             }
         }
@@ -98,10 +88,7 @@ impl Template {
     }
 
     /// Fills in every reference with `lookup`.
-    pub fn render(
-        &self,
-        mut lookup: impl FnMut(&str) -> Result<String, String>,
-    ) -> Result<String, String> {
+    pub fn render(&self, mut lookup: impl FnMut(&str) -> Result<String, String>) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -124,25 +111,13 @@ pub struct Resolver {
 impl Resolver {
     /// Builds a resolver over the manifest's `[variables]` and the host's
     /// overrides. Reads `.env` from the working directory, if there is one.
-    pub fn new(
-        declared: BTreeMap<String, VariableDecl>,
-        overrides: HashMap<String, String>,
-    ) -> anyhow::Result<Self> {
+    pub fn new(declared: BTreeMap<String, VariableDecl>, overrides: HashMap<String, String>) -> anyhow::Result<Self> {
         for name in overrides.keys() {
-            validate_variable_name(name)
-                .map_err(|e| anyhow::anyhow!("variable override `{name}`: {e}"))?;
+            validate_variable_name(name).map_err(|e| anyhow::anyhow!("variable override `{name}`: {e}"))?;
         }
         // Same as Spin: an unreadable or absent `.env` simply provides nothing.
-        let dotenv = dotenvy::from_path_iter(".env")
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .collect();
-        Ok(Self {
-            declared,
-            overrides,
-            dotenv,
-        })
+        let dotenv = dotenvy::from_path_iter(".env").into_iter().flatten().filter_map(Result::ok).collect();
+        Ok(Self { declared, overrides, dotenv })
     }
 
     /// The value of the application variable `name`.
@@ -154,9 +129,7 @@ impl Resolver {
         match std::env::var(&env_key) {
             Ok(value) => return Ok(value),
             Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(format!(
-                    "failed to resolve env var {env_key}: not valid unicode"
-                ))
+                return Err(format!("failed to resolve env var {env_key}: not valid unicode"))
             }
             Err(std::env::VarError::NotPresent) => {}
         }
@@ -206,24 +179,21 @@ impl ComponentVariables {
     ) -> anyhow::Result<Self> {
         let mut values = BTreeMap::new();
         for (name, template) in templates {
-            let value = resolver.render(template).map_err(|e| {
-                anyhow::anyhow!("component `{component_id}`: variable `{name}`: {e}")
-            })?;
+            let value = resolver
+                .render(template)
+                .map_err(|e| anyhow::anyhow!("component `{component_id}`: variable `{name}`: {e}"))?;
             values.insert(name.clone(), value);
         }
-        Ok(Self {
-            component_id: component_id.to_owned(),
-            values,
-        })
+        Ok(Self { component_id: component_id.to_owned(), values })
     }
 
     /// `fermyon:spin/variables.get`, with Spin's errors.
     pub fn get(&self, name: &str) -> Result<String, VariablesError> {
-        validate_variable_name(name)
-            .map_err(|e| VariablesError::InvalidName(format!("{name:?}: {e}")))?;
-        self.values.get(name).cloned().ok_or_else(|| {
-            VariablesError::Undefined(format!("no variable for {:?}.{name:?}", self.component_id))
-        })
+        validate_variable_name(name).map_err(|e| VariablesError::InvalidName(format!("{name:?}: {e}")))?;
+        self.values
+            .get(name)
+            .cloned()
+            .ok_or_else(|| VariablesError::Undefined(format!("no variable for {:?}.{name:?}", self.component_id)))
     }
 }
 
@@ -243,11 +213,7 @@ mod tests {
             .map(|(name, default)| {
                 (
                     name.to_string(),
-                    VariableDecl {
-                        default: default.map(str::to_owned),
-                        required: default.is_none(),
-                        secret: false,
-                    },
+                    VariableDecl { default: default.map(str::to_owned), required: default.is_none(), secret: false },
                 )
             })
             .collect()
@@ -256,27 +222,17 @@ mod tests {
     #[test]
     fn variable_names_follow_spins_rules() {
         for good in ["a", "a1b2c3", "a_1_b_3", "database_url"] {
-            assert!(
-                validate_variable_name(good).is_ok(),
-                "{good} should be valid"
-            );
+            assert!(validate_variable_name(good).is_ok(), "{good} should be valid");
         }
         for bad in ["", "aX", "1bc", "_x", "x.y", "x_", "a__b", "x-y"] {
-            assert!(
-                validate_variable_name(bad).is_err(),
-                "{bad} should be invalid"
-            );
+            assert!(validate_variable_name(bad).is_err(), "{bad} should be invalid");
         }
     }
 
     #[test]
     fn template_mixes_literal_text_and_references() {
-        let resolver = Resolver::new(declared(&[("host", Some("db:5432"))]), HashMap::new())
-            .expect("resolver");
-        assert_eq!(
-            resolver.render("postgres://{{ host }}/x").as_deref(),
-            Ok("postgres://db:5432/x")
-        );
+        let resolver = Resolver::new(declared(&[("host", Some("db:5432"))]), HashMap::new()).expect("resolver");
+        assert_eq!(resolver.render("postgres://{{ host }}/x").as_deref(), Ok("postgres://db:5432/x"));
         assert_eq!(resolver.render("{{host}}").as_deref(), Ok("db:5432"));
         assert!(Template::parse("{{ host").is_err());
     }
@@ -284,8 +240,7 @@ mod tests {
     #[test]
     fn override_beats_default() {
         let overrides = HashMap::from([("host".to_owned(), "override".to_owned())]);
-        let resolver =
-            Resolver::new(declared(&[("host", Some("default"))]), overrides).expect("resolver");
+        let resolver = Resolver::new(declared(&[("host", Some("default"))]), overrides).expect("resolver");
         assert_eq!(resolver.resolve("host").as_deref(), Ok("override"));
     }
 
@@ -293,41 +248,27 @@ mod tests {
     fn environment_variable_beats_default() {
         // A name no other test uses, so setting it cannot disturb them.
         std::env::set_var("SPIN_VARIABLE_TROUPE_ENV_PROBE", "from-env");
-        let resolver = Resolver::new(
-            declared(&[("troupe_env_probe", Some("default"))]),
-            HashMap::new(),
-        )
-        .expect("resolver");
-        assert_eq!(
-            resolver.resolve("troupe_env_probe").as_deref(),
-            Ok("from-env")
-        );
+        let resolver =
+            Resolver::new(declared(&[("troupe_env_probe", Some("default"))]), HashMap::new()).expect("resolver");
+        assert_eq!(resolver.resolve("troupe_env_probe").as_deref(), Ok("from-env"));
     }
 
     #[test]
     fn required_variable_without_value_fails_the_check() {
-        let resolver = Resolver::new(declared(&[("troupe_secret_probe", None)]), HashMap::new())
-            .expect("resolver");
-        let error = resolver
-            .check_required()
-            .expect_err("must fail")
-            .to_string();
+        let resolver = Resolver::new(declared(&[("troupe_secret_probe", None)]), HashMap::new()).expect("resolver");
+        let error = resolver.check_required().expect_err("must fail").to_string();
         assert!(error.contains("troupe_secret_probe"), "{error}");
     }
 
     #[test]
     fn component_sees_only_declared_names_with_spins_errors() {
-        let resolver =
-            Resolver::new(declared(&[("url", Some("u"))]), HashMap::new()).expect("resolver");
+        let resolver = Resolver::new(declared(&[("url", Some("u"))]), HashMap::new()).expect("resolver");
         let templates = BTreeMap::from([("database_url".to_owned(), "{{ url }}".to_owned())]);
         let vars = ComponentVariables::resolve("health", &templates, &resolver).expect("resolves");
         assert_eq!(vars.get("database_url").ok().as_deref(), Some("u"));
         assert!(
             matches!(vars.get("url"), Err(VariablesError::Undefined(m)) if m == "no variable for \"health\".\"url\"")
         );
-        assert!(matches!(
-            vars.get("Bad"),
-            Err(VariablesError::InvalidName(_))
-        ));
+        assert!(matches!(vars.get("Bad"), Err(VariablesError::InvalidName(_))));
     }
 }

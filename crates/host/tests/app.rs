@@ -14,13 +14,8 @@ use std::{
 use troupe_host::{testing, App, HostConfig};
 
 fn health_wasm() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/wasm32-wasip2/release/health.wasm");
-    assert!(
-        path.exists(),
-        "{} has not been built: run scripts/build-wasm (scripts/test does)",
-        path.display()
-    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-wasip2/release/health.wasm");
+    assert!(path.exists(), "{} has not been built: run scripts/build-wasm (scripts/test does)", path.display());
     path
 }
 
@@ -34,22 +29,11 @@ fn app_dir(manifest: &str) -> tempfile::TempDir {
 /// A minimal HTTP/1.1 GET; returns the status code and the body.
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
 
@@ -109,17 +93,11 @@ fn unmatched_path_is_an_empty_404_and_well_known_endpoints_are_the_hosts() {
     let dir = app_dir(&health_manifest(&wasm));
     let app = testing::spawn(HostConfig::new(dir.path().join("spin.toml"))).expect("app starts");
     assert_eq!(get(app.addr, "/nothing/here"), (404, String::new()));
-    assert_eq!(
-        get(app.addr, "/.well-known/spin/health"),
-        (200, "OK".into())
-    );
+    assert_eq!(get(app.addr, "/.well-known/spin/health"), (200, "OK".into()));
     let (status, info) = get(app.addr, "/.well-known/spin/info");
     assert_eq!(status, 200);
     let info: serde_json::Value = serde_json::from_str(&info).expect("json");
-    assert_eq!(
-        info,
-        serde_json::json!({ "name": "probe", "version": "1.2.3" })
-    );
+    assert_eq!(info, serde_json::json!({ "name": "probe", "version": "1.2.3" }));
     assert_eq!(get(app.addr, "/.well-known/spin/other").0, 404);
 }
 
@@ -205,8 +183,7 @@ fn component_without_incoming_handler_is_refused_at_load() {
 
 #[test]
 fn required_variable_without_value_fails_the_load() {
-    let manifest =
-        format!("{ONE_COMPONENT}\n[variables]\ntroupe_never_set = {{ required = true }}\n");
+    let manifest = format!("{ONE_COMPONENT}\n[variables]\ntroupe_never_set = {{ required = true }}\n");
     let message = load_error(&manifest, &[]);
     assert!(message.contains("troupe_never_set"), "{message}");
 }
@@ -214,8 +191,5 @@ fn required_variable_without_value_fails_the_load() {
 #[test]
 fn missing_source_file_fails_the_load_naming_the_component() {
     let message = load_error(ONE_COMPONENT, &[]);
-    assert!(
-        message.contains("component `ai`") && message.contains("ai.wasm"),
-        "{message}"
-    );
+    assert!(message.contains("component `ai`") && message.contains("ai.wasm"), "{message}");
 }

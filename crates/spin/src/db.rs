@@ -55,7 +55,10 @@ impl SpinDatabase {
             // Durable at every commit in WAL mode, without an fsync per
             // transaction. A host whose database is remote may refuse it.
             if let Err(refused) = conn.execute("PRAGMA synchronous=NORMAL", &[]) {
-                crate::warn("sqlite", &format!("PRAGMA synchronous=NORMAL refused, continuing without it: {refused:?}"));
+                crate::warn(
+                    "sqlite",
+                    &format!("PRAGMA synchronous=NORMAL refused, continuing without it: {refused:?}"),
+                );
             }
         }
         let outcome = ensure_migrated(self, crate::now_ms());
@@ -73,11 +76,8 @@ impl SpinDatabase {
                     sqlite::Error::Io(message) => DbError::from_message(message),
                     other => DbError::Unavailable(format!("{other:?}")),
                 })?;
-                let rows = result
-                    .rows
-                    .into_iter()
-                    .map(|row| row.values.into_iter().map(from_sqlite).collect())
-                    .collect();
+                let rows =
+                    result.rows.into_iter().map(|row| row.values.into_iter().map(from_sqlite).collect()).collect();
                 Ok(Rows::new(result.columns, rows))
             }
             Connection::Postgres(conn) => {

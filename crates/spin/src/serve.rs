@@ -25,15 +25,8 @@ pub async fn serve<S>(component: &str, router: &Router<S>, incoming: IncomingReq
 }
 
 /// What the edge asks of Spin.
-const PLATFORM: Platform = Platform {
-    now_rfc3339,
-    cors: cors_policy,
-    trusted_proxies,
-    https,
-    limits,
-    counters,
-    warn: crate::warn,
-};
+const PLATFORM: Platform =
+    Platform { now_rfc3339, cors: cors_policy, trusted_proxies, https, limits, counters, warn: crate::warn };
 
 /// The rate limits on `/api/` routes: `rate_limit_per_user` (100) and
 /// `rate_limit_per_address` (1000) per `rate_limit_window_seconds` (60);

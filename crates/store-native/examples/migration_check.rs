@@ -21,7 +21,10 @@ fn time(label: &str, db: &dyn Database) -> anyhow::Result<()> {
         ensure_migrated(db, now)?;
     }
     let each: Duration = started.elapsed() / rounds;
-    println!("{label:<10} ensure_migrated on an up-to-date schema: {:>7.1} µs per call ({rounds} calls)", each.as_secs_f64() * 1e6);
+    println!(
+        "{label:<10} ensure_migrated on an up-to-date schema: {:>7.1} µs per call ({rounds} calls)",
+        each.as_secs_f64() * 1e6
+    );
     Ok(())
 }
 
@@ -29,9 +32,8 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let sqlite = troupe_store_native::Sqlite::open(&dir.path().join("check.db"))?;
     time("sqlite", &sqlite)?;
-    let url = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned());
+    let url =
+        std::env::args().nth(1).unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned());
     let admin = troupe_store_native::Postgres::connect(&url)?;
     let schema = format!("migration_check_{}", std::process::id());
     admin.execute(&format!("CREATE SCHEMA {schema}"), &[])?;

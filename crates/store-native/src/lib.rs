@@ -121,11 +121,19 @@ fn pg_value(row: &postgres::Row, index: usize) -> Result<Value, DbError> {
     let ty = row.columns()[index].type_().clone();
     Ok(match ty {
         Type::INT8 => row.try_get::<_, Option<i64>>(index).map_err(decode)?.map_or(Value::Null, Value::Integer),
-        Type::INT4 => row.try_get::<_, Option<i32>>(index).map_err(decode)?.map_or(Value::Null, |v| Value::Integer(v.into())),
-        Type::INT2 => row.try_get::<_, Option<i16>>(index).map_err(decode)?.map_or(Value::Null, |v| Value::Integer(v.into())),
-        Type::BOOL => row.try_get::<_, Option<bool>>(index).map_err(decode)?.map_or(Value::Null, |v| Value::Integer(v.into())),
+        Type::INT4 => {
+            row.try_get::<_, Option<i32>>(index).map_err(decode)?.map_or(Value::Null, |v| Value::Integer(v.into()))
+        }
+        Type::INT2 => {
+            row.try_get::<_, Option<i16>>(index).map_err(decode)?.map_or(Value::Null, |v| Value::Integer(v.into()))
+        }
+        Type::BOOL => {
+            row.try_get::<_, Option<bool>>(index).map_err(decode)?.map_or(Value::Null, |v| Value::Integer(v.into()))
+        }
         Type::FLOAT8 => row.try_get::<_, Option<f64>>(index).map_err(decode)?.map_or(Value::Null, Value::Real),
-        Type::FLOAT4 => row.try_get::<_, Option<f32>>(index).map_err(decode)?.map_or(Value::Null, |v| Value::Real(v.into())),
+        Type::FLOAT4 => {
+            row.try_get::<_, Option<f32>>(index).map_err(decode)?.map_or(Value::Null, |v| Value::Real(v.into()))
+        }
         Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(index).map_err(decode)?.map_or(Value::Null, Value::Blob),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
             row.try_get::<_, Option<String>>(index).map_err(decode)?.map_or(Value::Null, Value::Text)

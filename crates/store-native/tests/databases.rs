@@ -58,7 +58,10 @@ fn exercise_basics(db: &dyn Database) {
     .expect("insert");
     // Placeholders bind by number, whatever their order in the statement.
     let rows = db
-        .query("SELECT name, email FROM users WHERE email_key = $2 AND id = $1", &["u1".into(), "ann@example.com".into()])
+        .query(
+            "SELECT name, email FROM users WHERE email_key = $2 AND id = $1",
+            &["u1".into(), "ann@example.com".into()],
+        )
         .expect("select");
     let row = rows.first().expect("one row");
     assert_eq!(row.get::<String>("name").expect("name"), "Ann; DROP TABLE users; --");
@@ -154,7 +157,10 @@ fn race<D: Database>(n: usize, connect: impl Fn() -> D + Send + Sync + 'static) 
     assert!(reports.iter().all(|r| r.to == latest_version()));
     let db = connect();
     let rows = db.query("SELECT COUNT(*) AS n FROM troupe_schema_migrations", &[]).expect("count");
-    assert_eq!(rows.first().expect("row").get::<i64>("n").expect("n"), troupe_store::migrations::MIGRATIONS.len() as i64);
+    assert_eq!(
+        rows.first().expect("row").get::<i64>("n").expect("n"),
+        troupe_store::migrations::MIGRATIONS.len() as i64
+    );
 }
 
 #[test]

@@ -125,10 +125,7 @@ impl<D: Database + ?Sized> Database for &D {
 
 /// Run `work` inside a read-write transaction: commit when it returns `Ok`,
 /// roll back when it returns `Err`.
-pub fn transaction<T, E>(
-    db: &dyn Database,
-    work: impl FnOnce(&dyn Database) -> Result<T, E>,
-) -> Result<T, E>
+pub fn transaction<T, E>(db: &dyn Database, work: impl FnOnce(&dyn Database) -> Result<T, E>) -> Result<T, E>
 where
     E: From<DbError>,
 {
@@ -206,11 +203,7 @@ mod tests {
         ];
         for (message, expected) in cases {
             let got = DbError::from_message(message);
-            assert_eq!(
-                std::mem::discriminant(&got),
-                std::mem::discriminant(&expected),
-                "{message} → {got:?}"
-            );
+            assert_eq!(std::mem::discriminant(&got), std::mem::discriminant(&expected), "{message} → {got:?}");
         }
         assert!(DbError::Busy("x".into()).is_transient());
         assert!(!DbError::Conflict("x".into()).is_transient());

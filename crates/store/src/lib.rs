@@ -20,9 +20,7 @@ pub mod migrations;
 mod value;
 
 pub use cache::{Cache, CacheOutcome};
-pub use db::{
-    sqlite_placeholders, transaction, Database, DbError, Dialect,
-};
+pub use db::{sqlite_placeholders, transaction, Database, DbError, Dialect};
 pub use kv::{KeyValue, KvError};
 pub use migrations::{ensure_migrated, latest_version, migrate, schema_version, Migration, MigrationReport};
 pub use value::{FromValue, Row, Rows, Value};

@@ -123,7 +123,11 @@ impl KeySet {
     /// Read a comma-separated list of `<kid>:<base64url key>`; blank entries
     /// are skipped.
     pub fn parse(spec: &str) -> Result<Self, KeyError> {
-        spec.split(',').filter(|s| !s.trim().is_empty()).map(PublicKey::parse).collect::<Result<Vec<_>, _>>().map(Self::new)
+        spec.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(PublicKey::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::new)
     }
 
     /// The key named `kid`.
@@ -261,7 +265,10 @@ mod tests {
         let jwks = set.to_jwks();
         assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
         let jwk = &jwks["keys"][0];
-        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+        assert_eq!(
+            (jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()),
+            (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+        );
         assert_eq!(jwk["use"], "sig");
         assert_eq!(jwk["kid"], "k1");
         assert_eq!(B64.decode(jwk["x"].as_str().expect("x")).expect("b64"), key.public().bytes());

@@ -136,7 +136,8 @@ mod tests {
     /// Re-encode a token's part `index` (0 header, 1 claims) after `edit`.
     fn tamper(token: &str, index: usize, edit: impl FnOnce(&mut serde_json::Value)) -> String {
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        let mut json: serde_json::Value = serde_json::from_slice(&B64.decode(&parts[index]).expect("b64")).expect("json");
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&B64.decode(&parts[index]).expect("b64")).expect("json");
         edit(&mut json);
         parts[index] = B64.encode(serde_json::to_vec(&json).expect("json"));
         parts.join(".")
@@ -180,7 +181,8 @@ mod tests {
     fn another_issuer_or_audience_is_refused() {
         let signer = key("k1", 1);
         let keys = set(&[&signer]);
-        for wrong in [AccessClaims { iss: "evil".into(), ..claims() }, AccessClaims { aud: "other".into(), ..claims() }] {
+        for wrong in [AccessClaims { iss: "evil".into(), ..claims() }, AccessClaims { aud: "other".into(), ..claims() }]
+        {
             assert_eq!(check(&signer.sign(&wrong).expect("sign"), &keys), Err(VerifyError::WrongAudience));
         }
     }
@@ -236,9 +238,17 @@ mod tests {
         let signer = key("k1", 1);
         let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
         header.kid = Some("k1".into());
-        let der = [[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20].as_slice(), &[1u8; 32]].concat();
-        let token = jsonwebtoken::encode(&header, &Partial { sub: "x", exp: NOW + 60 }, &jsonwebtoken::EncodingKey::from_ed_der(&der))
-            .expect("sign");
+        let der = [
+            [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20].as_slice(),
+            &[1u8; 32],
+        ]
+        .concat();
+        let token = jsonwebtoken::encode(
+            &header,
+            &Partial { sub: "x", exp: NOW + 60 },
+            &jsonwebtoken::EncodingKey::from_ed_der(&der),
+        )
+        .expect("sign");
         assert!(matches!(check(&token, &set(&[&signer])), Err(VerifyError::Malformed(_))));
     }
 }

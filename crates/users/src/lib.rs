@@ -42,7 +42,13 @@ mod tests {
     #[test]
     fn ids_are_uuids() {
         assert!(valid_id("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59"));
-        for bad in ["", "42", "0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5", "0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5z", "'; DROP TABLE users; --"] {
+        for bad in [
+            "",
+            "42",
+            "0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5",
+            "0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5z",
+            "'; DROP TABLE users; --",
+        ] {
             assert!(!valid_id(bad), "{bad}");
         }
     }

@@ -116,8 +116,15 @@ impl ListQuery {
     /// `(name, message)`.
     pub fn parse(pairs: &[(String, String)]) -> Result<Self, Vec<(String, String)>> {
         let mut errors = Vec::new();
-        let mut query =
-            ListQuery { page: 1, limit: 20, q: None, role: None, sort: SortKey::CreatedAt, descending: true, after: None };
+        let mut query = ListQuery {
+            page: 1,
+            limit: 20,
+            q: None,
+            role: None,
+            sort: SortKey::CreatedAt,
+            descending: true,
+            after: None,
+        };
         let mut seen: Vec<&str> = Vec::new();
         for (name, value) in pairs {
             let mut fail = |message: &str| errors.push((name.clone(), message.to_owned()));
@@ -347,9 +354,15 @@ mod tests {
     fn filters_and_sorting_become_bound_parameters() {
         let query = parse("q=50%25_off&role=admin&sort=email&limit=10&page=3").expect("valid");
         let (sql, params) = query.page_sql();
-        assert!(sql.contains("WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')"), "{sql}");
+        assert!(
+            sql.contains("WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')"),
+            "{sql}"
+        );
         assert!(sql.ends_with("ORDER BY email_key ASC, id ASC LIMIT $3 OFFSET $4"), "{sql}");
-        assert_eq!(params, vec![Value::from("admin"), Value::from("%50\\%\\_off%"), Value::Integer(11), Value::Integer(20)]);
+        assert_eq!(
+            params,
+            vec![Value::from("admin"), Value::from("%50\\%\\_off%"), Value::Integer(11), Value::Integer(20)]
+        );
         let (count, params) = query.count_sql();
         assert_eq!(count, "SELECT COUNT(*) AS total FROM users WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')");
         assert_eq!(params.len(), 2);
@@ -370,8 +383,12 @@ mod tests {
         assert_eq!(query.after.as_ref(), Some(&cursor));
         let (sql, params) = query.page_sql();
         assert!(sql.contains("WHERE (created_at < $1 OR (created_at = $1 AND id < $2))"), "{sql}");
-        assert_eq!(params, vec![Value::Integer(1_700_000_000_000), Value::from("0190"), Value::Integer(6), Value::Integer(0)]);
-        let ascending = parse(&format!("after={}&sort=name", Cursor { value: "ann".into(), id: "1".into() }.encode())).expect("valid");
+        assert_eq!(
+            params,
+            vec![Value::Integer(1_700_000_000_000), Value::from("0190"), Value::Integer(6), Value::Integer(0)]
+        );
+        let ascending = parse(&format!("after={}&sort=name", Cursor { value: "ann".into(), id: "1".into() }.encode()))
+            .expect("valid");
         assert!(ascending.page_sql().0.contains("(name_key > $1 OR (name_key = $1 AND id > $2))"));
     }
 
@@ -387,7 +404,10 @@ mod tests {
              </api/v1/users?page=4&limit=10&q=a+b&sort=-created_at>; rel=\"last\""
         );
         let empty = links("/u", &parse("").expect("valid"), &Page { total: 0, next_cursor: None });
-        assert_eq!(empty, "</u?page=1&limit=20&sort=-created_at>; rel=\"first\", </u?page=1&limit=20&sort=-created_at>; rel=\"last\"");
+        assert_eq!(
+            empty,
+            "</u?page=1&limit=20&sort=-created_at>; rel=\"first\", </u?page=1&limit=20&sort=-created_at>; rel=\"last\""
+        );
         let keyset = parse(&format!("after={}", Cursor { value: 1.into(), id: "a".into() }.encode())).expect("valid");
         let next = links("/u", &keyset, &Page { total: 50, next_cursor: Some("CUR".into()) });
         assert!(next.contains("</u?limit=20&sort=-created_at&after=CUR>; rel=\"next\""), "{next}");

@@ -19,7 +19,11 @@ use bindings::troupe::auth::types::{Claims, Expectations, PublicKey, VerifyError
 struct TestVerifier;
 
 impl Guest for TestVerifier {
-    fn verify(authorization: Option<String>, _keys: Vec<PublicKey>, expect: Expectations) -> Result<Claims, VerifyError> {
+    fn verify(
+        authorization: Option<String>,
+        _keys: Vec<PublicKey>,
+        expect: Expectations,
+    ) -> Result<Claims, VerifyError> {
         let header = authorization.ok_or(VerifyError::Missing)?;
         let token = header.strip_prefix("Bearer test:").ok_or(VerifyError::InvalidSignature)?;
         let mut parts = token.split(':');
