@@ -126,7 +126,7 @@ impl<S> Exchange<'_, S> {
     /// whose value is the last line (a client can send its own before it).
     pub fn header(&self, name: impl AsRef<str>) -> Option<&str> {
         let name = name.as_ref();
-        if name.len() > 5 && name[..5].eq_ignore_ascii_case("spin-") {
+        if name.len() > 5 && name.get(..5).is_some_and(|prefix| prefix.eq_ignore_ascii_case("spin-")) {
             return host_header(self.request.headers(), name);
         }
         self.request.headers().get(name).and_then(|v| v.to_str().ok())
