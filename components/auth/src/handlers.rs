@@ -204,13 +204,7 @@ fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
     })?;
     ex.set_user(&user.id);
     protect::sweep(auth, now);
-    let mut response = json_response(StatusCode::CREATED, &SignedIn { user: &user, tokens: &tokens })?;
-    no_store(&mut response);
-    Ok(response)
-}
-
-fn no_store(response: &mut Response) {
-    response.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    json_response(StatusCode::CREATED, &SignedIn { user: &user, tokens: &tokens })
 }
 
 /// `POST /login {email, password}` → 200 with the user and a token pair.
@@ -266,9 +260,7 @@ fn sign_in(
         open_session(auth, tx, &user, &client, now)
     })?;
     ex.set_user(&user.id);
-    let mut response = json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })?;
-    no_store(&mut response);
-    Ok(response)
+    json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })
 }
 
 /// What a refresh came to.
@@ -351,11 +343,7 @@ fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
         Ok::<_, Problem>(Refreshed::Reused(token.session.id))
     })?;
     match outcome {
-        Refreshed::Rotated(tokens) | Refreshed::Replayed(tokens) => {
-            let mut response = json_response(StatusCode::OK, &tokens)?;
-            no_store(&mut response);
-            Ok(response)
-        }
+        Refreshed::Rotated(tokens) | Refreshed::Replayed(tokens) => json_response(StatusCode::OK, &tokens),
         Refreshed::Reused(session_id) => {
             troupe_spin::warn(
                 "refresh-reuse",
@@ -408,9 +396,7 @@ fn me(ex: &Ex<'_>) -> Result<Response, Problem> {
     let claims = authenticate(ex)?;
     let account = store::account_by_id(ex.state.db()?, &claims.sub)?;
     let (record, _) = account.ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
-    let mut response = json_response(StatusCode::OK, &record.user)?;
-    no_store(&mut response);
-    Ok(response)
+    json_response(StatusCode::OK, &record.user)
 }
 
 /// `POST /password {current_password, new_password}` → 204; every other
@@ -457,9 +443,7 @@ struct SessionList {
 fn list_sessions(ex: &Ex<'_>) -> Result<Response, Problem> {
     let claims = authenticate(ex)?;
     let data = store::active_sessions(ex.state.db()?, &claims.sub, &claims.sid, now_ms())?;
-    let mut response = json_response(StatusCode::OK, &SessionList { data })?;
-    no_store(&mut response);
-    Ok(response)
+    json_response(StatusCode::OK, &SessionList { data })
 }
 
 /// `DELETE /sessions/:id` → 204, for the caller's own sessions only (404

@@ -2,8 +2,9 @@
 //! the database, revocations published where `users` looks, and the sweep
 //! that removes what no rule needs any more.
 
-use http::{header, HeaderName, StatusCode};
+use http::{header, StatusCode};
 use troupe_auth::{Counter, OnSuccess, Policy};
+use troupe_spin::edge::ratelimit::{RATE_LIMIT, RATE_LIMIT_POLICY};
 use troupe_spin::edge::Problem;
 use troupe_spin::store::{transaction, Database, DbError, KeyValue};
 
@@ -11,9 +12,6 @@ use crate::store::{self, Count};
 use crate::Auth;
 use troupe_auth_contract::keys::revoked_session;
 use troupe_auth_contract::tokens::LEEWAY_SECS;
-
-const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
-const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
 /// Count one attempt in every counter, in one transaction: when any of them
 /// is full, nothing is counted and the answer is 429 with `Retry-After` and

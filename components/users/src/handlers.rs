@@ -118,8 +118,8 @@ fn with_etag(mut response: Response, record: &UserRecord) -> Response {
     if let Ok(etag) = HeaderValue::from_str(&record.etag()) {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    // A user's data: never stored by caches; clients revalidate with the ETag.
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // `Cache-Control: no-store` comes from the edge, as on every `/api/`
+    // answer; clients revalidate with the ETag.
     response
 }
 

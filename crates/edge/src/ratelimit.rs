@@ -38,6 +38,11 @@ use troupe_store::KeyValue;
 
 use crate::Problem;
 
+/// The IETF draft's header with the state of the tightest window.
+pub const RATE_LIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit");
+/// The IETF draft's header listing the limits that apply.
+pub const RATE_LIMIT_POLICY: http::HeaderName = http::HeaderName::from_static("ratelimit-policy");
+
 /// The most requests one sampled write stands for.
 const MAX_STRIDE: u32 = 64;
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use troupe_store::KeyValue;
 
 use crate::client::{address_bucket, client_address, host_header, TrustedProxies};
-use crate::ratelimit::{Limit, Limits, RateState};
+use crate::ratelimit::{Limit, Limits, RateState, RATE_LIMIT, RATE_LIMIT_POLICY};
 use crate::{CorsPolicy, Params, Problem, Request, Response, Router};
 
 /// A request extension set by the transport when the body exceeded
@@ -20,8 +20,6 @@ pub struct Oversized;
 
 /// The request-id header, echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
-const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
 /// What the edge asks of the platform, each only when a request needs it
 /// (under Spin every answer is a host call).
