@@ -2,6 +2,7 @@
 
 use http::{header, StatusCode};
 use serde::{Deserialize, Serialize};
+use troupe_auth::refresh::{self, Decision};
 use troupe_auth::throttle::{password_counters, registration_counter};
 use troupe_auth::{DisplayName, Email, Password, PasswordHasher, RefreshToken, Role, Sealer, User, Verification};
 use troupe_spin::edge::client::address_bucket;
@@ -102,7 +103,7 @@ fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64) -> Result<
         sid: session.session_id.to_owned(),
         role: session.role.to_owned(),
     };
-    Ok((auth.keys()?.signing.sign(&claims).map_err(Problem::internal)?, exp - now))
+    Ok((auth.signing_keys()?.signing.sign(&claims).map_err(Problem::internal)?, exp - now))
 }
 
 /// What an access token is minted for.
@@ -122,8 +123,18 @@ fn pair(access: (String, i64), refresh: &RefreshToken) -> TokenPair {
     }
 }
 
-/// Open a session for `user` (inside the caller's transaction). It ends
-/// `session_max_age_seconds` from now, however often it is refreshed.
+/// Ready the keys for a sign-in before its transaction, so that the
+/// key-value round trips of publishing them (and the development-key
+/// reminder) happen outside the database's write lock.
+fn ready_to_sign(auth: &Auth, now_ms: i64) -> Result<(), Problem> {
+    let keys = auth.signing_keys()?;
+    crate::keys::remind_development_key(keys, auth.kv()?, now_ms);
+    Ok(())
+}
+
+/// Open a session for `user` (inside the caller's transaction, after
+/// [`ready_to_sign`]). It ends `session_max_age_seconds` from now, however
+/// often it is refreshed.
 fn open_session(
     auth: &Auth,
     db: &dyn Database,
@@ -142,8 +153,8 @@ fn open_session(
     Ok(pair(access_token(auth, &session, now_ms)?, &refresh))
 }
 
-/// The caller's verified access token, from an unrevoked, unexpired session.
-fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
+/// The caller's access token, verified (signature, issuer, audience, times).
+fn verified_claims(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
     let auth = ex.state;
     let settings = auth.settings();
     let expect = Expectations {
@@ -152,16 +163,24 @@ fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
         now: now_ms() / 1000,
         leeway: LEEWAY_SECS,
     };
-    let claims = troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)
-        .map_err(|e| Problem::unauthorized(e.to_string()))?;
-    let session = store::session(auth.db()?, &claims.sid)?;
+    troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)
+        .map_err(|e| Problem::unauthorized(e.to_string()))
+}
+
+/// Admit `claims` if `session` (read for them) is theirs and still live.
+fn admit_session(ex: &Ex<'_>, claims: &AccessClaims, session: Option<&store::SessionState>) -> Result<(), Problem> {
     match session {
-        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => {
-            ex.authenticated(&claims.sub)?;
-            Ok(claims)
-        }
+        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => ex.authenticated(&claims.sub),
         _ => Err(Problem::unauthorized("the session has ended")),
     }
+}
+
+/// The caller's verified access token, from an unrevoked, unexpired session.
+fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
+    let claims = verified_claims(ex)?;
+    let session = store::session(ex.state.db()?, &claims.sid)?;
+    admit_session(ex, &claims, session.as_ref())?;
+    Ok(claims)
 }
 
 fn map_conflict(error: DbError) -> Problem {
@@ -195,6 +214,7 @@ fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
     let hash = hasher(auth)?.hash(password.expose());
     let client = client(ex);
     let id = troupe_spin::new_id();
+    ready_to_sign(auth, now)?;
     let (user, tokens) = transaction(db, |tx| {
         let role = if bootstrap && !store::admin_exists(tx)? { Role::Admin } else { Role::User };
         let account = NewAccount { id: &id, email: &email, name: &name, role, password_hash: &hash, now_ms: now };
@@ -252,10 +272,14 @@ fn sign_in(
     };
     let client = client(ex);
     let user = record.user;
+    // Everything slow happens before the transaction: a rehash takes tens of
+    // milliseconds, and the keys may need key-value round trips.
+    let rehashed = upgrade.then(|| hasher.hash(password));
+    ready_to_sign(auth, now)?;
     let tokens = transaction(db, |tx| {
         protect::settle_success(tx, counters, now)?;
-        if upgrade {
-            store::set_password_hash(tx, &user.id, &hasher.hash(password), now)?;
+        if let Some(hash) = &rehashed {
+            store::set_password_hash(tx, &user.id, hash, now)?;
         }
         open_session(auth, tx, &user, &client, now)
     })?;
@@ -263,96 +287,117 @@ fn sign_in(
     json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })
 }
 
-/// What a refresh came to.
-enum Refreshed {
-    /// A new pair was minted.
-    Rotated(TokenPair),
-    /// The token was rotated moments ago: the pair that rotation minted.
-    Replayed(TokenPair),
-    /// A replaced token came back: the session is revoked.
-    Reused(String),
-    /// Unknown, expired, or its session ended.
-    Refused,
-}
-
 /// `POST /refresh {refresh_token}` → 200 with a new pair.
+///
+/// The token and its session are read first, without a lock, and
+/// [`refresh::decide`] says what presenting it comes to. A rotation signs and
+/// seals the new pair before it writes, so the write itself is one
+/// conditional `UPDATE` of the session's row (see
+/// [`store::rotate_refresh_token`]); if a concurrent request changed the
+/// token or its session in between, the write does nothing and the token is
+/// read and decided once more (it is then replayed, reused or refused, never
+/// rotated twice).
 fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
     let mut fields = json_body(ex.request, &[])?;
     let presented: Option<String> = fields.required("refresh_token");
     fields.finish()?;
-    let presented = RefreshToken::presented(&validated(presented)?);
-    let digest = presented.digest();
+    let digest = RefreshToken::presented(&validated(presented)?).digest();
 
     let auth = ex.state;
-    let settings = auth.settings();
-    let sealer = Sealer::new(auth.keys()?.signing.seed());
+    let db = auth.db()?;
     let now = now_ms();
-    let outcome = transaction(auth.db()?, |tx| {
-        if let Some(session_id) = store::retire_refresh_token(tx, &digest, now)? {
-            let session = store::session(tx, &session_id)?;
-            let Some(session) = session.filter(|s| s.live(now)) else {
-                return Ok(Refreshed::Refused);
-            };
-            let next = RefreshToken::generate();
-            // Never past the session's absolute end.
-            let expires = (now + settings.refresh_ttl_secs() * 1000).min(session.ends_ms);
-            store::insert_refresh_token(tx, &next.digest(), &session.id, now, expires)?;
-            let minted = SessionToken {
-                user_id: &session.user_id,
-                role: &session.role,
-                session_id: &session.id,
-                ends_ms: session.ends_ms,
-            };
-            let tokens = pair(access_token(auth, &minted, now)?, &next);
-            let sealed = sealer.seal(&session.id, &serde_json::to_vec(&tokens).map_err(Problem::internal)?);
-            let grace_until = now + settings.refresh_grace_secs() * 1000;
-            store::record_rotation(tx, &session.id, &digest, sealed, now, grace_until, expires)?;
-            ex.set_user(&session.user_id);
-            return Ok(Refreshed::Rotated(tokens));
-        }
-        let Some(token) = store::presented_token(tx, &digest)? else {
-            return Ok(Refreshed::Refused);
+    let refused = || Problem::unauthorized("invalid refresh token");
+    for attempt in 0..2 {
+        let Some(token) = store::presented_token(db, &digest)? else {
+            return Err(refused());
         };
-        if token.session.revoked || !token.replaced {
-            // Revoked session, or a current token that is past its expiry.
-            return Ok(Refreshed::Refused);
-        }
-        let in_grace = token.grace_token.as_deref() == Some(digest.as_str())
-            && token.grace_until_ms.is_some_and(|until| until > now);
-        if in_grace {
-            let replay = token
-                .grace_pair
-                .and_then(|sealed| sealer.open(&token.session.id, &sealed))
-                .and_then(|json| serde_json::from_slice::<TokenPair>(&json).ok());
-            if let Some(tokens) = replay {
-                ex.set_user(&token.session.user_id);
-                return Ok(Refreshed::Replayed(tokens));
+        let state = refresh::Presented {
+            replaced: token.replaced,
+            session_revoked: token.session.revoked,
+            session_expires_ms: token.session.expires_ms,
+            session_ends_ms: token.session.ends_ms,
+            in_grace: token.grace_token.as_deref() == Some(digest.as_str())
+                && token.grace_until_ms.is_some_and(|until| until > now),
+        };
+        let session = &token.session;
+        match refresh::decide(&state, now) {
+            Decision::Rotate if attempt == 0 => {
+                if let Some(tokens) = rotate(auth, session, &digest, now)? {
+                    ex.set_user(&session.user_id);
+                    return json_response(StatusCode::OK, &tokens);
+                }
+                // Changed under us: decide again on what the database says now.
             }
+            // Rotated by someone else yet current again cannot happen; refuse
+            // rather than loop.
+            Decision::Rotate | Decision::Refuse => return Err(refused()),
+            Decision::Replay => {
+                let sealer = Sealer::new(auth.keys()?.signing.seed());
+                let replay = token
+                    .grace_pair
+                    .and_then(|sealed| sealer.open(&session.id, &sealed))
+                    .and_then(|json| serde_json::from_slice::<TokenPair>(&json).ok());
+                if let Some(tokens) = replay {
+                    ex.set_user(&session.user_id);
+                    return json_response(StatusCode::OK, &tokens);
+                }
+                // A pair that cannot be opened (the signing key changed) is
+                // no proof of a lost answer: treat the token as reused.
+                return revoke_reused(auth, &session.id, now);
+            }
+            Decision::Reuse => return revoke_reused(auth, &session.id, now),
         }
-        store::revoke_session(tx, &token.session.id, None, "refresh token reuse", now)?;
+    }
+    Err(refused())
+}
+
+/// Mint, sign and seal the next pair of `session`, then swap it in for the
+/// token `replaced`; `None` if that token is no longer current.
+fn rotate(auth: &Auth, session: &store::SessionState, replaced: &str, now: i64) -> Result<Option<TokenPair>, Problem> {
+    let settings = auth.settings();
+    let next = RefreshToken::generate();
+    // Never past the session's absolute end.
+    let expires_ms = (now + settings.refresh_ttl_secs() * 1000).min(session.ends_ms);
+    let minted = SessionToken {
+        user_id: &session.user_id,
+        role: &session.role,
+        session_id: &session.id,
+        ends_ms: session.ends_ms,
+    };
+    let tokens = pair(access_token(auth, &minted, now)?, &next);
+    let sealer = Sealer::new(auth.keys()?.signing.seed());
+    let sealed_pair = sealer.seal(&session.id, &serde_json::to_vec(&tokens).map_err(Problem::internal)?);
+    let rotation = store::Rotation {
+        session_id: &session.id,
+        replaced,
+        next: &next.digest(),
+        now_ms: now,
+        expires_ms,
+        sealed_pair,
+        grace_until_ms: now + settings.refresh_grace_secs() * 1000,
+    };
+    Ok(store::rotate_refresh_token(auth.db()?, &rotation)?.then_some(tokens))
+}
+
+/// A replaced refresh token came back after its grace interval: revoke its
+/// session. The client gets the same 401 as for any invalid token.
+fn revoke_reused(auth: &Auth, session_id: &str, now: i64) -> Result<Response, Problem> {
+    transaction(auth.db()?, |tx| {
+        store::revoke_session(tx, session_id, None, "refresh token reuse", now)?;
         // Reuse ends the session even when the key-value store fails: the
         // session row says revoked (refresh and auth's routes refuse it), and
         // `users` reads that row whenever it cannot read the store.
-        let ids = [token.session.id.clone()];
+        let ids = [session_id.to_owned()];
         if let Err(problem) = publish_revocations(auth, tx, &ids, now) {
             troupe_spin::warn(
                 "revocation",
-                &format!("reuse revoked session {} in the database only: {:?}", ids[0], problem.cause()),
+                &format!("reuse revoked session {session_id} in the database only: {:?}", problem.cause()),
             );
         }
-        Ok::<_, Problem>(Refreshed::Reused(token.session.id))
+        Ok::<_, Problem>(())
     })?;
-    match outcome {
-        Refreshed::Rotated(tokens) | Refreshed::Replayed(tokens) => json_response(StatusCode::OK, &tokens),
-        Refreshed::Reused(session_id) => {
-            troupe_spin::warn(
-                "refresh-reuse",
-                &format!("a replaced refresh token came back; session {session_id} revoked"),
-            );
-            Err(Problem::unauthorized("invalid refresh token"))
-        }
-        Refreshed::Refused => Err(Problem::unauthorized("invalid refresh token")),
-    }
+    troupe_spin::warn("refresh-reuse", &format!("a replaced refresh token came back; session {session_id} revoked"));
+    Err(Problem::unauthorized("invalid refresh token"))
 }
 
 /// `POST /logout` with a Bearer access token or `{refresh_token}` → 204.
@@ -392,10 +437,14 @@ pub(crate) fn empty(status: StatusCode) -> Response {
 }
 
 /// `GET /me` → the caller.
+///
+/// One query reads the session and its user (a deleted user's sessions go
+/// with it, so a live session always has one).
 fn me(ex: &Ex<'_>) -> Result<Response, Problem> {
-    let claims = authenticate(ex)?;
-    let account = store::account_by_id(ex.state.db()?, &claims.sub)?;
-    let (record, _) = account.ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
+    let claims = verified_claims(ex)?;
+    let found = store::session_with_user(ex.state.db()?, &claims.sid)?;
+    admit_session(ex, &claims, found.as_ref().map(|(session, _)| session))?;
+    let (_, record) = found.ok_or_else(|| Problem::internal("an admitted session has no user"))?;
     json_response(StatusCode::OK, &record.user)
 }
 

@@ -24,6 +24,25 @@ const DEV_KEY_WARNING_INTERVAL_MS: i64 = 3600 * 1000;
 pub struct Keys {
     pub signing: SigningKey,
     pub set: KeySet,
+    pub source: Source,
+}
+
+/// Where the signing key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `jwt_signing_key`.
+    Configured,
+    /// Generated once and stored in `auth_secrets`.
+    Development,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Configured => "configured",
+            Source::Development => "development",
+        }
+    }
 }
 
 fn stored_dev_key(db: &dyn Database) -> Result<Option<String>, DbError> {
@@ -48,34 +67,33 @@ fn dev_key(db: &dyn Database, now_ms: i64) -> Result<SigningKey, Problem> {
     SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("stored development key: {e}")))
 }
 
-/// Load the keys (`db` is opened only for the development key) and publish
-/// the public set for other components.
-pub fn load<'a>(
-    db: impl FnOnce() -> Result<&'a dyn Database, Problem>,
-    kv: &dyn KeyValue,
-    now_ms: i64,
-) -> Result<Keys, Problem> {
+/// Load the keys (`db` is opened only for the development key). Nothing is
+/// written: see [`publish`] and [`remind_development_key`] for what signing
+/// paths add.
+pub fn load<'a>(db: impl FnOnce() -> Result<&'a dyn Database, Problem>, now_ms: i64) -> Result<Keys, Problem> {
     let (signing, source) = match variable("jwt_signing_key") {
-        Some(spec) => {
-            (SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("jwt_signing_key: {e}")))?, "configured")
-        }
-        None => (dev_key(db()?, now_ms)?, "development"),
+        Some(spec) => (
+            SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("jwt_signing_key: {e}")))?,
+            Source::Configured,
+        ),
+        None => (dev_key(db()?, now_ms)?, Source::Development),
     };
     let previous = KeySet::parse(&variable("jwt_verification_keys").unwrap_or_default())
         .map_err(|e| Problem::internal(format!("jwt_verification_keys: {e}")))?;
     let set = KeySet::new(std::iter::once(signing.public().clone()).chain(previous.keys().iter().cloned()));
-    publish(kv, &set, source);
-    if source == "development" {
-        warn_development_key(kv, now_ms);
-    }
-    Ok(Keys { signing, set })
+    Ok(Keys { signing, set, source })
 }
 
+/// Log that the development key signs, on a sign-in (login or register).
+///
 /// Components are instantiated afresh for every request and Spin tells them
 /// nothing of the process they run in, so "once per start" is approximated
-/// by the store: the warning is logged on the first request that loads the
-/// development key after the key set changed, and again at most once an hour.
-fn warn_development_key(kv: &dyn KeyValue, now_ms: i64) {
+/// by the store: the warning is logged on the first sign-in after the key set
+/// changed, and again at most once an hour. (Readiness reports it too.)
+pub fn remind_development_key(keys: &Keys, kv: &dyn KeyValue, now_ms: i64) {
+    if keys.source != Source::Development {
+        return;
+    }
     let last = kv.get(DEV_KEY_WARNED).ok().flatten().and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok());
     if last.is_some_and(|at| now_ms - at < DEV_KEY_WARNING_INTERVAL_MS && at <= now_ms) {
         return;
@@ -90,19 +108,22 @@ fn warn_development_key(kv: &dyn KeyValue, now_ms: i64) {
     }
 }
 
-/// Publish the set (and where the signing key comes from) when it changed.
-/// A failure is logged, not fatal: `auth` itself does not need the
-/// published copy, and the next request retries.
-fn publish(kv: &dyn KeyValue, set: &KeySet, source: &str) {
+/// Publish the set (and where the signing key comes from) when it changed:
+/// every path that signs a token does, so that `users` knows the key of every
+/// token in circulation. A failure is logged, not fatal: `auth` itself does
+/// not need the published copy, and the next signing request retries.
+pub fn publish(kv: &dyn KeyValue, keys: &Keys) {
+    let (set, source) = (&keys.set, keys.source);
     let spec = set.to_spec();
     match kv.get(PUBLIC_KEYS) {
         Ok(Some(current)) if current == spec.as_bytes() => {}
         Ok(_) => {
-            let published = kv.set(KEY_SOURCE, source.as_bytes()).and_then(|()| kv.set(PUBLIC_KEYS, spec.as_bytes()));
+            let published =
+                kv.set(KEY_SOURCE, source.as_str().as_bytes()).and_then(|()| kv.set(PUBLIC_KEYS, spec.as_bytes()));
             if let Err(e) = published {
                 troupe_spin::warn("keys", &format!("could not publish the public keys: {e}"));
             }
-            if source == "development" {
+            if source == Source::Development {
                 // A new key set: say so at once, whatever the interval.
                 if let Err(e) = kv.delete(DEV_KEY_WARNED) {
                     troupe_spin::warn("keys", &format!("could not reset the development-key warning: {e}"));

@@ -60,12 +60,18 @@ pub struct Auth {
     settings: Settings,
     stores: Stores,
     keys: OnceCell<Keys>,
+    published: OnceCell<()>,
 }
 
 impl Default for Auth {
     /// The state of one request: nothing read or opened yet.
     fn default() -> Self {
-        Self { settings: Settings::default(), stores: Stores::default(), keys: OnceCell::new() }
+        Self {
+            settings: Settings::default(),
+            stores: Stores::default(),
+            keys: OnceCell::new(),
+            published: OnceCell::new(),
+        }
     }
 }
 
@@ -80,13 +86,24 @@ impl Auth {
         self.stores.kv()
     }
 
-    /// The signing key and key set.
+    /// The signing key and key set, to verify a token or open a sealed pair.
     pub fn keys(&self) -> Result<&Keys, Problem> {
         if let Some(keys) = self.keys.get() {
             return Ok(keys);
         }
-        let loaded = keys::load(|| self.db(), self.kv()?, troupe_spin::now_ms())?;
+        let loaded = keys::load(|| self.db(), troupe_spin::now_ms())?;
         Ok(self.keys.get_or_init(|| loaded))
+    }
+
+    /// The keys, to sign a token: the public set is also published for
+    /// other components (once per request, and written only when it changed).
+    pub fn signing_keys(&self) -> Result<&Keys, Problem> {
+        let keys = self.keys()?;
+        if self.published.get().is_none() {
+            keys::publish(self.kv()?, keys);
+            self.published.set(()).ok();
+        }
+        Ok(keys)
     }
 
     /// The settings.

@@ -87,7 +87,7 @@ pub struct SessionTimes {
     pub ends_ms: i64,
 }
 
-/// Insert a session and its first refresh token.
+/// Insert a session with its first refresh token.
 pub fn insert_session(
     db: &dyn Database,
     session_id: &str,
@@ -97,8 +97,9 @@ pub fn insert_session(
     times: &SessionTimes,
 ) -> Result<(), DbError> {
     db.execute(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
+        "INSERT INTO sessions \
+           (id, user_id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr, refresh_token_hash) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
         &[
             session_id.into(),
             user_id.into(),
@@ -107,35 +108,9 @@ pub fn insert_session(
             times.ends_ms.into(),
             client.user_agent.clone().into(),
             client.address.clone().into(),
+            refresh_digest.into(),
         ],
-    )?;
-    insert_refresh_token(db, refresh_digest, session_id, times.now_ms, times.expires_ms)
-}
-
-/// Record a refresh token of a session.
-pub fn insert_refresh_token(
-    db: &dyn Database,
-    digest: &str,
-    session_id: &str,
-    now_ms: i64,
-    expires_ms: i64,
-) -> Result<(), DbError> {
-    db.execute(
-        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-        &[digest.into(), session_id.into(), now_ms.into(), expires_ms.into()],
     )
-}
-
-/// Mark the current refresh token `digest` as replaced, if it is current and
-/// unexpired; returns its session. On Postgres a concurrent caller blocks on
-/// the row until this transaction ends, then finds it replaced.
-pub fn retire_refresh_token(db: &dyn Database, digest: &str, now_ms: i64) -> Result<Option<String>, DbError> {
-    let rows = db.query(
-        "UPDATE refresh_tokens SET replaced_at = $2 \
-         WHERE token_hash = $1 AND replaced_at IS NULL AND expires_at > $2 RETURNING session_id",
-        &[digest.into(), now_ms.into()],
-    )?;
-    rows.first().map(|row| row.get("session_id")).transpose()
 }
 
 /// A session as refresh and authentication need it.
@@ -178,22 +153,52 @@ pub fn session(db: &dyn Database, session_id: &str) -> Result<Option<SessionStat
     rows.first().map(|row| session_from_row(&row)).transpose()
 }
 
-/// What is known of a refresh token that could not be rotated.
+/// A session by id with its user, in one query (`GET /me`).
+pub fn session_with_user(db: &dyn Database, session_id: &str) -> Result<Option<(SessionState, UserRecord)>, DbError> {
+    let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+    let rows = db.query(
+        &format!(
+            "SELECT {columns}, s.revoked_at, s.expires_at, s.ends_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
+        ),
+        &[session_id.into()],
+    )?;
+    rows.first()
+        .map(|row| {
+            let user = UserRecord::from_row(&row)?;
+            let session = SessionState {
+                id: session_id.to_owned(),
+                user_id: user.user.id.clone(),
+                role: user.user.role.as_str().to_owned(),
+                revoked: row.get::<Option<i64>>("revoked_at")?.is_some(),
+                expires_ms: row.get("expires_at")?,
+                ends_ms: row.get("ends_at")?,
+            };
+            Ok((session, user))
+        })
+        .transpose()
+}
+
+/// What is known of a presented refresh token.
 pub struct PresentedToken {
     pub session: SessionState,
+    /// It is not (any more) its session's current token.
     pub replaced: bool,
     pub grace_token: Option<String>,
     pub grace_pair: Option<Vec<u8>>,
     pub grace_until_ms: Option<i64>,
 }
 
-/// Look up a refresh token by digest.
+/// Look up a refresh token by digest: the current token of a session, or
+/// one a rotation replaced. (A token can be both for a moment, recorded as
+/// replaced just before the rotation that replaces it: current wins.)
 pub fn presented_token(db: &dyn Database, digest: &str) -> Result<Option<PresentedToken>, DbError> {
     let rows = db.query(
         &format!(
-            "SELECT {SESSION_COLUMNS}, r.replaced_at, s.grace_token, s.grace_pair, s.grace_until \
-             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
-             WHERE r.token_hash = $1"
+            "SELECT {SESSION_COLUMNS}, s.refresh_token_hash, s.grace_token, s.grace_pair, s.grace_until \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.refresh_token_hash = $1 \
+                OR s.id = (SELECT r.session_id FROM refresh_tokens r WHERE r.token_hash = $1)"
         ),
         &[digest.into()],
     )?;
@@ -201,7 +206,7 @@ pub fn presented_token(db: &dyn Database, digest: &str) -> Result<Option<Present
         .map(|row| {
             Ok(PresentedToken {
                 session: session_from_row(&row)?,
-                replaced: row.get::<Option<i64>>("replaced_at")?.is_some(),
+                replaced: row.get::<Option<String>>("refresh_token_hash")?.as_deref() != Some(digest),
                 grace_token: row.get("grace_token")?,
                 grace_pair: row.get("grace_pair")?,
                 grace_until_ms: row.get("grace_until")?,
@@ -210,29 +215,64 @@ pub fn presented_token(db: &dyn Database, digest: &str) -> Result<Option<Present
         .transpose()
 }
 
-/// After a rotation: remember the sealed new pair for the grace interval,
-/// and extend the session.
-pub fn record_rotation(
-    db: &dyn Database,
-    session_id: &str,
-    replaced_digest: &str,
-    sealed_pair: Vec<u8>,
-    now_ms: i64,
-    grace_until_ms: i64,
-    expires_ms: i64,
-) -> Result<(), DbError> {
-    db.execute(
-        "UPDATE sessions SET last_used_at = $2, grace_token = $3, grace_pair = $4, grace_until = $5, expires_at = $6 \
-         WHERE id = $1",
-        &[
-            session_id.into(),
-            now_ms.into(),
-            replaced_digest.into(),
-            Value::Blob(sealed_pair),
-            grace_until_ms.into(),
-            expires_ms.into(),
-        ],
-    )
+/// A rotation, prepared before any lock is taken: the presented token
+/// `replaced` (a digest) gives way to `next`, and the session keeps the
+/// sealed new pair for the grace interval.
+pub struct Rotation<'a> {
+    pub session_id: &'a str,
+    pub replaced: &'a str,
+    pub next: &'a str,
+    pub now_ms: i64,
+    /// The new token's (and the session's sliding) expiry.
+    pub expires_ms: i64,
+    pub sealed_pair: Vec<u8>,
+    pub grace_until_ms: i64,
+}
+
+/// Rotate, if `replaced` is still the current token of a live session;
+/// returns whether it was. `false` means a concurrent request got there
+/// first (it rotated the token or ended the session): read again.
+///
+/// The presented token is first recorded among the replaced ones (a no-op
+/// if it already is), then the session's row swaps it for the next one in a
+/// single conditional `UPDATE`. Each statement takes the write lock for
+/// itself alone, so concurrent refreshes never queue behind a transaction
+/// that spans several round trips. If the swap does not happen, the record
+/// is harmless: a current token is current whatever the record says, and a
+/// session that ended refuses its tokens anyway. Postgres runs both as one
+/// statement (one round trip, atomic); SQLite has no data-modifying `WITH`.
+pub fn rotate_refresh_token(db: &dyn Database, rotation: &Rotation<'_>) -> Result<bool, DbError> {
+    const RETIRE: &str = "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at, replaced_at) \
+                          VALUES ($2, $1, $3, $7, $3) ON CONFLICT (token_hash) DO NOTHING";
+    const SWAP: &str = "UPDATE sessions SET refresh_token_hash = $4, last_used_at = $3, grace_token = $2, \
+                          grace_pair = $5, grace_until = $6, expires_at = $7 \
+                        WHERE id = $1 AND refresh_token_hash = $2 AND revoked_at IS NULL \
+                          AND expires_at > $3 AND ends_at > $3 \
+                        RETURNING id";
+    let params = rotation.params();
+    let swapped = match db.dialect() {
+        Dialect::Postgres => db.query(&format!("WITH retired AS ({RETIRE}) {SWAP}"), &params)?,
+        Dialect::Sqlite => {
+            db.execute(RETIRE, &params)?;
+            db.query(SWAP, &params)?
+        }
+    };
+    Ok(!swapped.is_empty())
+}
+
+impl Rotation<'_> {
+    /// `$1` … `$7` of the statements above.
+    fn params(&self) -> [Value; 7] {
+        [
+            self.session_id.into(),
+            self.replaced.into(),
+            self.now_ms.into(),
+            self.next.into(),
+            Value::Blob(self.sealed_pair.clone()),
+            self.grace_until_ms.into(),
+            self.expires_ms.into(),
+        ]
+    }
 }
 
 /// Revoke the sessions that match, returning their ids. `except` spares one

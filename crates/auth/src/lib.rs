@@ -8,7 +8,7 @@
 
 mod fields;
 mod password;
-mod refresh;
+pub mod refresh;
 mod sealed;
 pub mod throttle;
 mod user;

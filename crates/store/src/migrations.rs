@@ -54,8 +54,12 @@ macro_rules! migration {
 /// under `migrations/` agree. The versions keep their leading zeros: the
 /// macro turns them into the files' names.
 #[allow(clippy::zero_prefixed_literal)]
-pub const MIGRATIONS: &[Migration] =
-    &[migration!(0001, "accounts"), migration!(0002, "idempotency"), migration!(0003, "protection")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(0001, "accounts"),
+    migration!(0002, "idempotency"),
+    migration!(0003, "protection"),
+    migration!(0004, "current_refresh_token"),
+];
 
 /// The version a fully migrated database is at.
 pub fn latest_version() -> i64 {
