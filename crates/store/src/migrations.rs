@@ -114,17 +114,27 @@ pub fn migrate(db: &dyn Database, now_ms: i64) -> Result<MigrationReport, DbErro
 /// [`migrate`] with an explicit list, for tests.
 pub fn apply(db: &dyn Database, migrations: &[Migration], now_ms: i64) -> Result<MigrationReport, DbError> {
     let dialect = db.dialect();
-    if dialect == Dialect::Sqlite {
+    let wal = || -> Result<(), DbError> {
         // Write-ahead logging lets readers proceed during a write; the mode is
         // stored in the database file, so setting it once is enough. A host
         // whose database is remote may refuse it: carry on without it.
-        if let Err(refused) = db.query("PRAGMA journal_mode=WAL", &[]) {
-            if !matches!(refused, DbError::Query(_)) {
-                return Err(refused);
-            }
+        match db.query("PRAGMA journal_mode=WAL", &[]) {
+            Ok(_) | Err(DbError::Query(_)) => Ok(()),
+            Err(other) => Err(other),
         }
-    }
-    transaction(db, |tx| {
+    };
+    // SQLite answers busy at once, without waiting, while another
+    // connection holds a lock (concurrent first requests all migrate): then
+    // the transaction below waits its turn, and the mode is set after it.
+    let wal_pending = match dialect {
+        Dialect::Sqlite => match wal() {
+            Ok(()) => false,
+            Err(DbError::Busy(_)) => true,
+            Err(other) => return Err(other),
+        },
+        Dialect::Postgres => false,
+    };
+    let report = transaction(db, |tx| {
         if dialect == Dialect::Postgres {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[Value::Integer(PG_MIGRATION_LOCK)])?;
         }
@@ -143,7 +153,17 @@ pub fn apply(db: &dyn Database, migrations: &[Migration], now_ms: i64) -> Result
         }
         let to = applied.last().copied().or(from).unwrap_or(0);
         Ok(MigrationReport { from, applied, to })
-    })
+    })?;
+    if wal_pending {
+        // Still busy means the other connection is still at work, and it
+        // sets the mode itself.
+        if let Err(e) = wal() {
+            if !matches!(e, DbError::Busy(_)) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// Split a script into statements at top-level semicolons, dropping `--`
