@@ -1,14 +1,21 @@
 //! Support for Troupe's black-box API tests.
 //!
 //! [`spawn_app`] starts the application from the repository's own
-//! `spin.toml` in `troupe-host`, with a fresh state directory (its SQLite
-//! database and key-value store) or a fresh Postgres schema, on a free port,
-//! and returns typed helpers to drive it over HTTP as a client would. The
-//! components must have been built first (`scripts/build-wasm`, which the
-//! test command runs).
+//! `spin.toml` with `troupe-host up`, a process of its own as `spin up` would
+//! be, with a fresh state directory (its SQLite database and key-value store)
+//! or a fresh Postgres schema, on a free port, and returns typed helpers to
+//! drive it over HTTP as a client would. The components and the host must
+//! have been built first (`scripts/build-wasm` and
+//! `cargo build --profile host -p troupe-host`, which the test command runs;
+//! see [`host_binary`]).
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
@@ -162,7 +169,7 @@ pub struct TestApp {
     pub database_url: Option<String>,
     client: Client,
     // Dropped in this order: the server first, then its state.
-    _app: troupe_host::testing::TestApp,
+    _host: Host,
     _state: tempfile::TempDir,
     _schema: Option<Schema>,
 }
@@ -190,22 +197,123 @@ pub fn try_spawn_app(options: Options) -> anyhow::Result<TestApp> {
     }
     let database_url = variables.get("database_url").filter(|url| url.starts_with("postgres")).cloned();
     let log_file = state.path().join("components.log");
-    let mut config = troupe_host::HostConfig::new(options.manifest.unwrap_or_else(|| repo_root().join("spin.toml")));
     let state_dir = options.share_state_of.unwrap_or_else(|| state.path().join(".spin"));
-    config.state_dir = Some(state_dir.clone());
-    config.variables = variables;
-    config.log_file = Some(log_file.clone());
-    let app = troupe_host::testing::spawn(config)?;
+    let manifest = options.manifest.unwrap_or_else(|| repo_root().join("spin.toml"));
+    let host = Host::start(&manifest, &state_dir, &variables, &log_file)?;
     Ok(TestApp {
-        base_url: app.base_url.clone(),
+        base_url: host.base_url.clone(),
         state_dir,
         log_file,
         database_url,
-        client: Client::builder().timeout(std::time::Duration::from_secs(60)).build()?,
-        _app: app,
+        client: Client::builder().timeout(Duration::from_secs(60)).build()?,
+        _host: host,
         _state: state,
         _schema: schema,
     })
+}
+
+/// The troupe-host binary the tests run: `$TROUPE_HOST_BIN`, or the `host`
+/// profile's build in the target directory (`$CARGO_TARGET_DIR` or
+/// `target/`).
+pub fn host_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TROUPE_HOST_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+    target.join("host").join("troupe-host")
+}
+
+/// A `troupe-host up` process. Dropping it stops the host with SIGTERM, as
+/// a service manager would, so that it exits normally (and an instrumented
+/// build writes its coverage), and kills it if it has not exited in 10 s.
+#[derive(Debug)]
+struct Host {
+    base_url: String,
+    child: Child,
+}
+
+impl Host {
+    fn start(
+        manifest: &Path,
+        state_dir: &Path,
+        variables: &HashMap<String, String>,
+        log_file: &Path,
+    ) -> anyhow::Result<Self> {
+        let binary = host_binary();
+        if !binary.exists() {
+            bail!("{} is missing: build it with `cargo build --profile host -p troupe-host`", binary.display());
+        }
+        let stderr_file = log_file.with_extension("stderr");
+        let mut command = Command::new(&binary);
+        command
+            .arg("up")
+            .arg("--from")
+            .arg(manifest)
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state_dir)
+            .arg("--log-file")
+            .arg(log_file)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            // Everything it logs is in `log_file` too; its own errors
+            // (a manifest it refuses, say) are reported below.
+            .stderr(std::fs::File::create(&stderr_file)?);
+        // Only the variables given here apply, as with `spin up` in a clean
+        // environment.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("SPIN_VARIABLE_") {
+                command.env_remove(name);
+            }
+        }
+        for (name, value) in variables {
+            command.arg("--variable").arg(format!("{name}={value}"));
+        }
+        let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = child.stdout.take().context("the host's stdout")?;
+        let (lines, received) = std::sync::mpsc::channel();
+        // Read the address from the banner, then keep draining the pipe so
+        // that the host never blocks writing to it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Serving ") {
+                    let _receiver_gone = lines.send(url.trim().to_owned());
+                }
+            }
+        });
+        let mut host = Host { base_url: String::new(), child };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(url) = received.recv_timeout(Duration::from_millis(50)) {
+                host.base_url = url;
+                return Ok(host);
+            }
+            if let Some(status) = host.child.try_wait()? {
+                let errors = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+                bail!("troupe-host exited with {status} before serving:\n{errors}");
+            }
+            if Instant::now() > deadline {
+                bail!("troupe-host did not start serving within 120 s");
+            }
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let terminated = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        if terminated.is_ok_and(|status| status.success()) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let _already_gone = self.child.kill();
+        let _reaped = self.child.wait();
+    }
 }
 
 /// A response, read eagerly so that tests can assert on it freely.

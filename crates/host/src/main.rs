@@ -79,8 +79,13 @@ async fn main() -> anyhow::Result<()> {
             println!("    {description}");
         }
     }
+    // Ctrl-C, or SIGTERM from a service manager (or the test suite): stop
+    // accepting and exit normally.
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listening for SIGTERM")?;
     tokio::select! {
         result = app.serve(listener) => result,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
+        _ = terminate.recv() => Ok(()),
     }
 }

@@ -12,7 +12,7 @@
 //!   pays in troupe-host (a new instance per request).
 //!
 //! ```text
-//! cargo bench -p troupe-host --bench verifier [-- --seconds 3]
+//! cargo bench -p troupe-verifier-bench --bench verifier [-- --seconds 3]
 //! ```
 //! `scripts/bench-auth` runs it.
 
