@@ -137,44 +137,13 @@ impl<S> Exchange<'_, S> {
         *self.client.get_or_init(|| client_address(self.request.headers(), &(self.platform.trusted_proxies)()))
     }
 
-    /// The query string's `name=value` pairs, percent-decoded.
+    /// The query string's `name=value` pairs, decoded as
+    /// `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte,
+    /// invalid UTF-8 replaced).
     pub fn query(&self) -> Vec<(String, String)> {
-        self.request.uri().query().map(decode_query).unwrap_or_default()
+        let query = self.request.uri().query().unwrap_or_default();
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
     }
-}
-
-fn decode_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name), percent_decode(value))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The caller's request id when it is a sane token (1–128 characters of
@@ -369,9 +338,11 @@ mod tests {
     }
 
     #[test]
-    fn percent_decoding_tolerates_malformed_escapes() {
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%41"), "%zzA");
-        assert_eq!(percent_decode("%e2%82%ac"), "€");
+    fn the_query_is_form_urlencoded_and_malformed_escapes_are_kept() {
+        let router = Router::new().get("/things/:id", whoami);
+        let uri = "/things/7?q=100%25&s=%zz%41&e=%e2%82%ac&p=a+b&flag";
+        let answer = serve("test", &router, &request("GET", uri, None), "rid", &"state", &PLATFORM);
+        let expected = r#"[("q", "100%"), ("s", "%zzA"), ("e", "€"), ("p", "a b"), ("flag", "")]"#;
+        assert_eq!(String::from_utf8_lossy(answer.body()), format!("state:7:{expected}"));
     }
 }

@@ -623,9 +623,7 @@ pub(crate) fn is_kebab_id(s: &str) -> bool {
 }
 
 fn is_semver(s: &str) -> bool {
-    let core = s.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    semver::Version::parse(s).is_ok()
 }
 
 #[cfg(test)]
