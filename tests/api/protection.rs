@@ -414,8 +414,18 @@ fn the_development_key_is_announced_in_the_log_and_on_readiness() {
     let ready = app.get("/health/ready", None).expect(200).json();
     assert_eq!(ready["signing_key"], "development");
     assert!(ready["warnings"][0].as_str().is_some_and(|w| w.contains("jwt_signing_key")));
-    let warnings = app.logs().lines().filter(|l| l.contains("\"development-signing-key\"")).count();
-    assert_eq!(warnings, 1, "{}", app.logs());
+    let logs = app.logs();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("\"development-signing-key\"")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    // The warning names the request it was written in, as its access log line does.
+    let json = |line: &str| -> Value { serde_json::from_str(&line[line.find('{').expect("JSON")..]).expect("JSON") };
+    let request_id = json(warnings[0])["request_id"].as_str().expect("a request id").to_owned();
+    let access = logs
+        .lines()
+        .filter(|l| l.contains("\"route\""))
+        .map(json)
+        .find(|line| line["request_id"] == request_id.as_str());
+    assert_eq!(access.expect("the access log line of that request")["route"], "/api/v1/auth/register");
 
     let seed = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
     let configured = spawn_app_with(Options::default().var("jwt_signing_key", &format!("prod-1:{seed}")));

@@ -62,21 +62,25 @@ fn load(db: &dyn Database, id: &str) -> Result<Option<UserRecord>, Problem> {
     Ok(rows.first().map(|row| UserRecord::from_row(&row)).transpose()?)
 }
 
-/// Read a user through the cache. A failing cache degrades to the database.
+/// Read a user through the cache. A failing cache degrades to the database;
+/// a time-to-live of 0 turns the cache off (no entry would ever be fresh).
 fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> {
     let started = troupe_spin::now_ms();
+    let ttl = cache_ttl_ms();
+    if ttl == 0 {
+        return load(users.db()?, id);
+    }
     let kv = match users.kv() {
         Ok(kv) => kv,
         Err(_) => return load(users.db()?, id),
     };
-    let ttl = cache_ttl_ms();
     let cache = Cache::new(kv, CACHE, ttl);
     let now = u64::try_from(started).unwrap_or_default();
     match cache.get::<UserRecord>(id, now) {
         Ok(Some(record)) => return Ok(Some(record)),
         Ok(None) => {}
         Err(e) => {
-            eprintln!("user cache unavailable, reading the database: {e}");
+            troupe_spin::warn("user-cache", &format!("the cache is unavailable, reading the database: {e}"));
             return load(users.db()?, id);
         }
     }
@@ -87,7 +91,7 @@ fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> 
         let fresh = matches!(fence, Ok(None)) || matches!(fence, Ok(Some(changed)) if changed < started);
         if fresh {
             if let Err(e) = cache.put(id, record, now) {
-                eprintln!("could not cache user {id}: {e}");
+                troupe_spin::warn("user-cache", &format!("could not cache user {id}: {e}"));
             }
         }
     }
@@ -110,7 +114,7 @@ fn remember(users: &Users, id: &str, record: Option<&UserRecord>) {
     if let Err(e) = outcome {
         // The change is committed and cannot be undone; the cached copy, if
         // the store still serves one, ages out with its time-to-live.
-        eprintln!("could not refresh the cached user {id}: {e}");
+        troupe_spin::warn("user-cache", &format!("could not refresh the cached user {id}: {e}"));
     }
 }
 

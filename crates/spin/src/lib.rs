@@ -36,16 +36,31 @@ pub fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, 
     spin_sdk::http::run(spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request)).map_err(|e| e.to_string())
 }
 
+thread_local! {
+    /// The id of the request this instance serves (Spin runs one request
+    /// per instance), for the log lines written while serving it.
+    static REQUEST_ID: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Remember the id of the request being served (see [`warn`]).
+pub(crate) fn set_request_id(id: &str) {
+    REQUEST_ID.with(|current| *current.borrow_mut() = Some(id.to_owned()));
+}
+
 /// Write a warning as one JSON line to stderr (which Spin collects with the
-/// component's output): `{"time", "level":"warn", "event", "message"}`.
+/// component's output): `{"time", "level":"warn", "event", "message",
+/// "request_id"}`, the last as in the access log line of the same request.
 /// `message` must never hold a secret.
 pub fn warn(event: &str, message: &str) {
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "level": "warn",
         "event": event,
         "message": message,
     });
+    if let Some(id) = REQUEST_ID.with(|current| current.borrow().clone()) {
+        line["request_id"] = id.into();
+    }
     eprintln!("{line}");
 }
 

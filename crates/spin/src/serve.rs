@@ -21,6 +21,7 @@ pub async fn serve<S>(component: &str, router: &Router<S>, incoming: IncomingReq
         }
     };
     let id = troupe_edge::request_id(&request, crate::new_id);
+    crate::set_request_id(&id);
     troupe_edge::serve(component, router, &request, &id, state, &PLATFORM)
 }
 
