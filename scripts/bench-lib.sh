@@ -1,9 +1,9 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/bench-auth and scripts/bench-users; sourced by
-# them, never run on its own. It builds what a benchmark needs, starts
-# `troupe-host up` on a free port with a temporary state directory, and
-# removes everything it started or created when the calling script exits
-# (normally, on an error, or on Ctrl-C).
+# Helpers shared by scripts/bench and scripts/bench-auth; sourced by them,
+# never run on its own. It builds what a benchmark needs, serves the app
+# (`spin up` or `troupe-host up`) on a free port with a temporary state
+# directory, and removes everything it started or created when the calling
+# script exits (normally, on an error, or on Ctrl-C).
 #
 # Benchmarks print figures; they assert nothing about time.
 
@@ -39,35 +39,58 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Build, at low priority (other work shares the machine), the components of
-# spin.toml for wasm32-wasip2 and troupe-host (the `host` profile).
+# spin.toml for wasm32-wasip2 and, when it serves them, troupe-host (the
+# `host` profile).
 bench_build_app() {
-    local packages=() manifest
-    for manifest in components/*/Cargo.toml; do
-        packages+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1)")
-    done
-    echo "building the components and troupe-host (release)…" >&2
-    nice -n 10 cargo build -q --target wasm32-wasip2 --release "${packages[@]}"
-    nice -n 10 cargo build -q --profile host -p troupe-host
+    echo "building the components$([ "$BENCH_HOST" = troupe-host ] && echo " and troupe-host")…" >&2
+    nice -n 10 scripts/build-wasm -q
+    if [ "$BENCH_HOST" = troupe-host ]; then
+        nice -n 10 cargo build -q --profile host -p troupe-host
+    fi
 }
 
-# bench_start_host NAME STATE_DIR [--variable NAME=VALUE]...
-# Starts target/host/troupe-host on 127.0.0.1 with a port the kernel
-# picks, waits until GET /health answers 200, and sets BENCH_URL.
+# The host the benchmarks serve the app with: the Spin CLI when one is
+# installed (BENCH_HOST=spin), otherwise troupe-host (BENCH_HOST=troupe-host);
+# set BENCH_HOST to choose.
+if [ -z "${BENCH_HOST:-}" ]; then
+    if command -v spin >/dev/null; then BENCH_HOST=spin; else BENCH_HOST=troupe-host; fi
+fi
+case "$BENCH_HOST" in
+    spin | troupe-host) ;;
+    *) echo "BENCH_HOST must be spin or troupe-host, not $BENCH_HOST" >&2; exit 2 ;;
+esac
+
+# bench_start_host NAME STATE_DIR [VARIABLE=VALUE]...
+# Serves spin.toml with $BENCH_HOST on 127.0.0.1 and a free port, the
+# variables given as SPIN_VARIABLE_* (which both hosts read), the default
+# SQLite database and key-value store in STATE_DIR (`--state-dir`, as
+# `spin up` takes it); waits until GET /health answers 200, and sets BENCH_URL.
 bench_start_host() {
     local name="$1" state_dir="$2"
     shift 2
-    local log="$BENCH_TMP/$name.log" deadline=$((SECONDS + 300))
+    local log="$BENCH_TMP/$name.log" deadline=$((SECONDS + 300)) environment=() assignment
+    for assignment in "$@"; do
+        environment+=("SPIN_VARIABLE_$(tr '[:lower:]' '[:upper:]' <<<"${assignment%%=*}")=${assignment#*=}")
+    done
     : >"$log"
-    target/host/troupe-host up --from spin.toml --listen 127.0.0.1:0 \
-        --state-dir "$state_dir" "$@" >"$log" 2>&1 &
+    if [ "$BENCH_HOST" = spin ]; then
+        # `spin up` prints the address it was given: pick a free port first.
+        local port
+        port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        env "${environment[@]}" spin up --from spin.toml --listen "127.0.0.1:$port" \
+            --state-dir "$state_dir" >"$log" 2>&1 &
+    else
+        env "${environment[@]}" target/host/troupe-host up --from spin.toml --listen 127.0.0.1:0 \
+            --state-dir "$state_dir" >"$log" 2>&1 &
+    fi
     BENCH_PIDS+=("$!")
     local pid="$!"
     BENCH_URL=""
-    # Loading compiles the components (or reads them from troupe-host's
+    # Loading compiles the components (or reads them from the host's
     # compilation cache) before the host prints its address.
     until BENCH_URL="$(sed -n 's/^Serving \(http:[^ ]*\)$/\1/p' "$log" | head -1)" && [ -n "$BENCH_URL" ]; do
         if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-            echo "troupe-host ($name) did not start:" >&2
+            echo "$BENCH_HOST ($name) did not start:" >&2
             tail -20 "$log" >&2
             return 1
         fi
@@ -75,7 +98,7 @@ bench_start_host() {
     done
     until [ "$(curl -s -o /dev/null -w '%{http_code}' "$BENCH_URL/health")" = 200 ]; do
         if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-            echo "troupe-host ($name) never answered /health:" >&2
+            echo "$BENCH_HOST ($name) never answered /health:" >&2
             tail -20 "$log" >&2
             return 1
         fi

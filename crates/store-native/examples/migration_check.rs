@@ -6,7 +6,7 @@
 //! cargo run --release -p troupe-store-native --example migration_check [postgres-url]
 //! ```
 //! Inside a component the same query also crosses the Wasm/host boundary;
-//! `scripts/bench-users` shows the whole cost of a database read there.
+//! `scripts/bench` shows the whole cost of a database read there.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
