@@ -288,3 +288,63 @@ fn the_drift_check_catches_an_undocumented_route_and_a_phantom_one() {
     assert!(served.operations.contains(&("DELETE".to_owned(), "/api/v1/auth/sessions/{id}".to_owned())));
     assert!(!served.operations.iter().any(|(_, p)| p.starts_with(PRIVATE_PREFIX)));
 }
+
+/// Every request body example of the document, as `(method, path, content type, example)`.
+fn request_examples(document: &Value) -> Vec<(String, String, String, Value)> {
+    let mut examples = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            let Some(content) = item[method]["requestBody"]["content"].as_object() else { continue };
+            for (media_type, body) in content {
+                if let Some(example) = body.get("example") {
+                    examples.push((method.to_owned(), path.clone(), media_type.clone(), example.clone()));
+                }
+            }
+        }
+    }
+    examples
+}
+
+#[test]
+fn every_documented_request_example_is_accepted() {
+    let document = document();
+    let examples = request_examples(&document);
+    let example = |method: &str, path: &str, media_type: &str| -> &Value {
+        let found = examples.iter().find(|(m, p, t, _)| m == method && p == path && t == media_type);
+        &found.unwrap_or_else(|| panic!("no example for {method} {path} ({media_type})")).3
+    };
+    // The examples tell one story, sent in its order: Ann registers and
+    // signs in, an administrator creates Bo, Ann edits herself.
+    let story = [
+        ("post", "/api/v1/auth/register", "application/json"),
+        ("post", "/api/v1/auth/login", "application/json"),
+        ("post", "/api/v1/users", "application/json"),
+        ("put", "/api/v1/users/{id}", "application/json"),
+        ("patch", "/api/v1/users/{id}", "application/merge-patch+json"),
+        ("patch", "/api/v1/users/{id}", "application/json"),
+    ];
+    let documented: BTreeSet<_> = examples.iter().map(|(m, p, t, _)| (m.as_str(), p.as_str(), t.as_str())).collect();
+    assert_eq!(documented, story.iter().copied().collect(), "a documented example has no step in the story below");
+
+    let app = troupe_tests::spawn_app_with(
+        troupe_tests::Options::default().var("bootstrap_admin_email", "admin@example.com"),
+    );
+    let admin = app.register("admin@example.com");
+    let registered = app.post("/api/v1/auth/register", example(story[0].0, story[0].1, story[0].2)).expect(201).json();
+    let ann_id = registered["user"]["id"].as_str().expect("id");
+    let ann = registered["access_token"].as_str().expect("token");
+    app.post("/api/v1/auth/login", example(story[1].0, story[1].1, story[1].2)).expect(200);
+    app.json(Method::POST, "/api/v1/users", Some(&admin.access), example(story[2].0, story[2].1, story[2].2))
+        .expect(201);
+    let target = format!("/api/v1/users/{ann_id}");
+    for (method, path, media_type) in &story[3..] {
+        let etag = app.get(&target, Some(ann)).expect(200).header("etag").expect("etag").to_owned();
+        let request = app
+            .request(Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"), &target)
+            .header("content-type", *media_type)
+            .header("authorization", format!("Bearer {ann}"))
+            .header("if-match", etag)
+            .body(example(method, path, media_type).to_string());
+        app.send(request).expect(200);
+    }
+}
