@@ -1,7 +1,8 @@
 //! `auth`'s storage adapter: the SQL over the tables it owns (see
 //! migrations/*/0001_accounts.sql). No business rule lives here.
 
-use troupe_auth::{Email, Role, UserRecord, USER_COLUMNS};
+use troupe_auth::{Email, Role, UserRecord};
+use troupe_auth_contract::users::{self as user_rows, columns_of, COLUMNS as USER_COLUMNS};
 use troupe_spin::store::{Database, DbError, Dialect, Value};
 
 /// A new account, validated.
@@ -31,7 +32,7 @@ pub fn insert_account(db: &dyn Database, account: &NewAccount<'_>) -> Result<Use
             account.now_ms.into(),
         ],
     )?;
-    let user = rows.first().map(|row| UserRecord::from_row(&row)).transpose()?;
+    let user = rows.first().map(|row| user_rows::record(&row)).transpose()?;
     let user = user.ok_or_else(|| DbError::Query("INSERT … RETURNING returned no row".into()))?;
     db.execute(
         "INSERT INTO credentials (user_id, password_hash, updated_at) VALUES ($1, $2, $3)",
@@ -44,7 +45,7 @@ pub fn insert_account(db: &dyn Database, account: &NewAccount<'_>) -> Result<Use
 /// `users`, never input) equals `value`.
 fn account_where(db: &dyn Database, column: &str, value: &str) -> Result<Option<(UserRecord, String)>, DbError> {
     // Qualified: `credentials` has an `updated_at` of its own.
-    let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+    let columns = columns_of("u");
     let rows = db.query(
         &format!(
             "SELECT {columns}, c.password_hash FROM users u JOIN credentials c ON c.user_id = u.id \
@@ -52,7 +53,7 @@ fn account_where(db: &dyn Database, column: &str, value: &str) -> Result<Option<
         ),
         &[value.into()],
     )?;
-    rows.first().map(|row| Ok((UserRecord::from_row(&row)?, row.get("password_hash")?))).transpose()
+    rows.first().map(|row| Ok((user_rows::record(&row)?, row.get("password_hash")?))).transpose()
 }
 
 /// A user with their password hash, by email key.
@@ -63,6 +64,70 @@ pub fn account_by_email(db: &dyn Database, email_key: &str) -> Result<Option<(Us
 /// A user with their password hash, by id.
 pub fn account_by_id(db: &dyn Database, user_id: &str) -> Result<Option<(UserRecord, String)>, DbError> {
     account_where(db, "id", user_id)
+}
+
+/// A change to a user's editable fields (`None`: unchanged).
+pub struct UserChange<'a> {
+    pub email: Option<&'a Email>,
+    pub name: Option<&'a troupe_auth::DisplayName>,
+    pub role: Option<Role>,
+    /// Apply only at this revision; 0: at any.
+    pub if_revision: i64,
+    pub now_ms: i64,
+}
+
+/// Apply `change` to user `id`, moving its revision on; `None` when the
+/// user is missing or at another revision.
+pub fn update_user(db: &dyn Database, id: &str, change: &UserChange<'_>) -> Result<Option<UserRecord>, DbError> {
+    let mut sets = vec!["revision = revision + 1".to_owned(), "updated_at = $3".to_owned()];
+    let mut params: Vec<Value> = vec![id.into(), change.if_revision.into(), change.now_ms.into()];
+    if let Some(email) = change.email {
+        params.push(email.as_str().into());
+        params.push(email.key().into());
+        sets.push(format!("email = ${}, email_key = ${}", params.len() - 1, params.len()));
+    }
+    if let Some(name) = change.name {
+        params.push(name.as_str().into());
+        params.push(name.key().into());
+        sets.push(format!("name = ${}, name_key = ${}", params.len() - 1, params.len()));
+    }
+    if let Some(role) = change.role {
+        params.push(role.as_str().into());
+        sets.push(format!("role = ${}", params.len()));
+    }
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING {USER_COLUMNS}",
+        sets.join(", ")
+    );
+    let rows = db.query(&sql, &params)?;
+    rows.first().map(|row| user_rows::record(&row)).transpose()
+}
+
+/// Whether user `id` exists.
+pub fn user_exists(db: &dyn Database, id: &str) -> Result<bool, DbError> {
+    Ok(!db.query("SELECT id FROM users WHERE id = $1", &[id.into()])?.is_empty())
+}
+
+/// Delete user `id` (only at `if_revision`; 0: at any) with their
+/// credentials, sessions and refresh tokens (call inside a transaction);
+/// `false` when the user is missing or at another revision.
+pub fn delete_user(db: &dyn Database, id: &str, if_revision: i64) -> Result<bool, DbError> {
+    let deleted = db.query(
+        "DELETE FROM users WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING id",
+        &[id.into(), if_revision.into()],
+    )?;
+    if deleted.is_empty() {
+        return Ok(false);
+    }
+    // Explicit deletes rather than ON DELETE CASCADE: SQLite enforces
+    // foreign keys only when each connection asks it to.
+    db.execute(
+        "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+        &[id.into()],
+    )?;
+    db.execute("DELETE FROM sessions WHERE user_id = $1", &[id.into()])?;
+    db.execute("DELETE FROM credentials WHERE user_id = $1", &[id.into()])?;
+    Ok(true)
 }
 
 /// Replace a user's password hash.
@@ -155,7 +220,7 @@ pub fn session(db: &dyn Database, session_id: &str) -> Result<Option<SessionStat
 
 /// A session by id with its user, in one query (`GET /me`).
 pub fn session_with_user(db: &dyn Database, session_id: &str) -> Result<Option<(SessionState, UserRecord)>, DbError> {
-    let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+    let columns = columns_of("u");
     let rows = db.query(
         &format!(
             "SELECT {columns}, s.revoked_at, s.expires_at, s.ends_at \
@@ -165,7 +230,7 @@ pub fn session_with_user(db: &dyn Database, session_id: &str) -> Result<Option<(
     )?;
     rows.first()
         .map(|row| {
-            let user = UserRecord::from_row(&row)?;
+            let user = user_rows::record(&row)?;
             let session = SessionState {
                 id: session_id.to_owned(),
                 user_id: user.user.id.clone(),

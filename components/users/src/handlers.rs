@@ -3,7 +3,7 @@
 use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use troupe_auth::{User, UserRecord, USER_COLUMNS};
+use troupe_auth::{User, UserRecord};
 use troupe_spin::edge::protect::{etag_matches, Comparison};
 use troupe_spin::edge::{
     json_body, json_object, json_response, Exchange, FieldError, Patch, Problem, Response, Router,
@@ -11,7 +11,7 @@ use troupe_spin::edge::{
 use troupe_spin::store::{Cache, Database, KeyValue};
 use troupe_users::{links, request_fingerprint, valid_id, Access, Caller, Cursor, ListQuery, Page};
 
-use crate::{accounts, cache_ttl_ms, caller, Users};
+use crate::{accounts, cache_ttl_ms, caller, store, Users};
 
 type Ex<'a> = Exchange<'a, Users>;
 
@@ -58,8 +58,7 @@ fn user_id<'a>(ex: &'a Ex<'_>) -> Result<&'a str, Problem> {
 }
 
 fn load(db: &dyn Database, id: &str) -> Result<Option<UserRecord>, Problem> {
-    let rows = db.query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[id.into()])?;
-    Ok(rows.first().map(|row| UserRecord::from_row(&row)).transpose()?)
+    Ok(store::user(db, id)?)
 }
 
 /// Read a user through the cache. A failing cache degrades to the database;
@@ -169,27 +168,16 @@ fn list_users(ex: &Ex<'_>) -> Result<Response, Problem> {
         Problem::invalid(errors.into_iter().map(|(field, message)| FieldError::new(field, message)).collect())
     })?;
     let db = ex.state.db()?;
-    let (count_sql, count_params) = query.count_sql();
-    let total =
-        db.query(&count_sql, &count_params)?.first().map(|row| row.get::<i64>("total")).transpose()?.unwrap_or(0);
-    let total = u64::try_from(total).unwrap_or_default();
-    let (page_sql, page_params) = query.page_sql();
-    let rows = db.query(&page_sql, &page_params)?;
+    let total = store::count_users(db, &query)?;
+    let rows = store::page_of_users(db, &query)?;
+    let more = rows.len() > query.limit as usize;
     let mut data = Vec::with_capacity(rows.len());
     let mut next_cursor = None;
-    for (index, row) in rows.iter().enumerate() {
-        if index == query.limit as usize {
-            break;
+    for (index, listed) in rows.into_iter().take(query.limit as usize).enumerate() {
+        if more && index + 1 == query.limit as usize {
+            next_cursor = Some(Cursor { value: listed.sort_value, id: listed.record.user.id.clone() }.encode());
         }
-        let record = UserRecord::from_row(&row)?;
-        if index + 1 == query.limit as usize && rows.len() > query.limit as usize {
-            let value = match row.get::<i64>("sort_value") {
-                Ok(number) if matches!(query.sort, troupe_users::SortKey::CreatedAt) => Value::from(number),
-                _ => Value::from(row.get::<String>("sort_value")?),
-            };
-            next_cursor = Some(Cursor { value, id: record.user.id.clone() }.encode());
-        }
-        data.push(record.user);
+        data.push(listed.record.user);
     }
     let page = Page { total, next_cursor: next_cursor.clone() };
     let listing = Listing {
@@ -234,46 +222,24 @@ enum Remembered {
 
 fn claim_key(db: &dyn Database, caller: &str, key: &str, fingerprint: &str) -> Result<Remembered, Problem> {
     let now = troupe_spin::now_ms();
-    let expired = now - IDEMPOTENCY_WINDOW_MS;
-    db.execute(
-        "DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2 AND created_at <= $3",
-        &[caller.into(), key.into(), expired.into()],
-    )?;
-    // Records live 24 hours: each keyed request also removes a bounded batch
-    // of expired ones (no host runs a cron for us).
-    db.execute(
-        "DELETE FROM idempotency_keys WHERE (caller_id, key) IN \
-         (SELECT caller_id, key FROM idempotency_keys WHERE created_at <= $1 LIMIT 32)",
-        &[expired.into()],
-    )?;
-    let claimed = db.query(
-        "INSERT INTO idempotency_keys (caller_id, key, fingerprint, status, created_at) VALUES ($1, $2, $3, 0, $4) \
-         ON CONFLICT (caller_id, key) DO NOTHING RETURNING key",
-        &[caller.into(), key.into(), fingerprint.into(), now.into()],
-    )?;
-    if !claimed.is_empty() {
+    store::forget_expired_keys(db, caller, key, now - IDEMPOTENCY_WINDOW_MS)?;
+    if store::claim_key(db, caller, key, fingerprint, now)? {
         return Ok(Remembered::Proceed);
     }
-    let rows = db.query(
-        "SELECT fingerprint, status, location, body FROM idempotency_keys WHERE caller_id = $1 AND key = $2",
-        &[caller.into(), key.into()],
-    )?;
-    let row = rows.first().ok_or_else(|| Problem::conflict("the idempotency key is being released; retry"))?;
-    if row.get::<String>("fingerprint")? != fingerprint {
+    let stored = store::stored_key(db, caller, key)?
+        .ok_or_else(|| Problem::conflict("the idempotency key is being released; retry"))?;
+    if stored.fingerprint != fingerprint {
         return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
             .detail("this Idempotency-Key was used with a different request"));
     }
-    let status = row.get::<i64>("status")?;
-    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok());
+    let status = u16::try_from(stored.status).ok().and_then(|s| StatusCode::from_u16(s).ok());
     match status {
         Some(status) if status.is_success() => {
-            let body: String = row.get::<Option<String>>("body")?.unwrap_or_default();
-            let mut response = http::Response::new(body.into_bytes());
+            let mut response = http::Response::new(stored.body.unwrap_or_default().into_bytes());
             *response.status_mut() = status;
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            if let Some(location) = row.get::<Option<String>>("location")?.and_then(|l| HeaderValue::from_str(&l).ok())
-            {
+            if let Some(location) = stored.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
                 headers.insert(header::LOCATION, location);
             }
             headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -297,19 +263,13 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         }
     }
     let created = accounts::create(&Value::Object(body));
-    let release = |db: &dyn Database, key: &str| {
-        db.execute(
-            "DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2",
-            &[caller.user_id.as_str().into(), key.into()],
-        )
-    };
     let record = match created {
         Ok(record) => record,
         Err(problem) => {
             if let Some(key) = &key {
                 // The request failed: free the key so that a corrected retry
                 // can use it.
-                release(db, key)?;
+                store::release_key(db, &caller.user_id, key)?;
             }
             return Err(problem);
         }
@@ -321,10 +281,7 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     }
     if let Some(key) = &key {
         let body = String::from_utf8_lossy(response.body()).into_owned();
-        db.execute(
-            "UPDATE idempotency_keys SET status = 201, location = $3, body = $4 WHERE caller_id = $1 AND key = $2",
-            &[caller.user_id.as_str().into(), key.as_str().into(), location.into(), body.into()],
-        )?;
+        store::record_created(db, &caller.user_id, key, &location, &body)?;
     }
     remember(ex.state, &record.user.id, Some(&record));
     Ok(response)

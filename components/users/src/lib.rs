@@ -6,11 +6,13 @@
 //! revocations `auth` publishes. Reads go through the key-value cache;
 //! changes are asked of `auth`, which owns the `users` table, over Spin's
 //! local service chaining (see [`accounts`]). The component owns the
-//! `idempotency_keys` table and the `users:*` key-value keys.
+//! `idempotency_keys` table and the `users:*` key-value keys; its SQL is in
+//! [`store`].
 
 mod accounts;
 mod caller;
 mod handlers;
+mod store;
 
 use troupe_spin::variable;
 

@@ -36,6 +36,36 @@ pub mod tokens {
     pub const LEEWAY_SECS: u32 = 30;
 }
 
+/// The `users` table: `auth` writes it, `users` reads it.
+pub mod users {
+    use troupe_auth::{rfc3339, Role, User, UserRecord};
+    use troupe_store::{DbError, Row};
+
+    /// The columns [`record`] reads, for `SELECT` lists.
+    pub const COLUMNS: &str = "id, email, name, role, created_at, updated_at, revision";
+
+    /// [`COLUMNS`], each qualified with a table alias (for joins).
+    pub fn columns_of(alias: &str) -> String {
+        COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The user of a row selected with [`COLUMNS`].
+    pub fn record(row: &Row<'_>) -> Result<UserRecord, DbError> {
+        let role: String = row.get("role")?;
+        Ok(UserRecord {
+            user: User {
+                id: row.get("id")?,
+                email: row.get("email")?,
+                name: row.get("name")?,
+                role: Role::parse(&role).map_err(|e| DbError::Decode(format!("role: {e}")))?,
+                created_at: rfc3339(row.get("created_at")?),
+                updated_at: rfc3339(row.get("updated_at")?),
+            },
+            revision: row.get("revision")?,
+        })
+    }
+}
+
 /// What readers may query of `auth`'s tables.
 pub mod tables {
     /// Whether a session is revoked, for a reader that cannot reach the
@@ -48,6 +78,28 @@ pub mod tables {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_users_row_becomes_a_user_record() {
+        use troupe_store::{Rows, Value};
+        let rows = Rows::new(
+            users::COLUMNS.split(", ").map(str::to_owned).collect(),
+            vec![vec![
+                Value::from("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59"),
+                Value::from("Ann@Example.com"),
+                Value::from("Ann"),
+                Value::from("admin"),
+                Value::Integer(1_700_000_000_123),
+                Value::Integer(1_700_000_000_123),
+                Value::Integer(3),
+            ]],
+        );
+        let record = users::record(&rows.first().expect("row")).expect("user");
+        assert_eq!(record.user.created_at, "2023-11-14T22:13:20.123Z");
+        assert_eq!(record.user.role, troupe_auth::Role::Admin);
+        assert_eq!(record.revision, 3);
+        assert_eq!(users::columns_of("u"), "u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.revision");
+    }
 
     #[test]
     fn a_revocation_key_is_the_prefix_and_the_session_id() {

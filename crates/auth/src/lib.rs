@@ -19,7 +19,7 @@ pub use fields::{DisplayName, Email, FieldError, Role};
 pub use password::{HashParams, Password, PasswordHasher, Verification};
 pub use refresh::RefreshToken;
 pub use sealed::Sealer;
-pub use user::{rfc3339, User, UserRecord, USER_COLUMNS};
+pub use user::{rfc3339, User, UserRecord};
 
 /// Fill `buf` from the operating system's (or WASI host's) CSPRNG.
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {

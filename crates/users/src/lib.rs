@@ -1,7 +1,9 @@
 //! The rules of Troupe's user resource, free of any runtime.
 //!
 //! * [`ListQuery`] parses `GET /api/v1/users` query strings (every error at
-//!   once) and builds the SQL for a page, by offset or by keyset cursor.
+//!   once): a page by offset or after a keyset [`Cursor`]. The SQL of a page
+//!   is the `users` component's (its store module): this crate holds rules
+//!   and types only, and needs no storage crate.
 //! * [`links`] builds the RFC 8288 `Link` header of a page.
 //! * [`Access`] decides who may read or change which user.
 //! * [`request_fingerprint`] identifies a request body for idempotency keys.

@@ -1,4 +1,5 @@
-//! `GET /api/v1/users`: query parsing, SQL for a page, and `Link` headers.
+//! `GET /api/v1/users`: query parsing, cursors and `Link` headers (the SQL
+//! of a page is the `users` component's, in its store module).
 //!
 //! Two ways to page: by number (`page`, with `total` and `total_pages`) and,
 //! for deep pages, by key (`after`, an opaque cursor naming the last row
@@ -7,8 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use troupe_auth::{Role, USER_COLUMNS};
-use troupe_store::Value;
+use troupe_auth::Role;
 
 /// A column users can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,15 +36,6 @@ impl SortKey {
             SortKey::CreatedAt => "created_at",
             SortKey::Email => "email",
             SortKey::Name => "name",
-        }
-    }
-
-    /// The indexed column (see the `users_*` indexes of migration 0001).
-    fn column(self) -> &'static str {
-        match self {
-            SortKey::CreatedAt => "created_at",
-            SortKey::Email => "email_key",
-            SortKey::Name => "name_key",
         }
     }
 }
@@ -80,13 +71,6 @@ impl Cursor {
             SortKey::Email | SortKey::Name => self.value.as_str().is_some_and(|v| !v.contains('\0')),
         };
         value_fits && !self.id.contains('\0')
-    }
-
-    fn bind(&self) -> Value {
-        match &self.value {
-            serde_json::Value::Number(n) => n.as_i64().map_or(Value::Null, Value::Integer),
-            other => Value::Text(other.as_str().unwrap_or_default().to_owned()),
-        }
     }
 }
 
@@ -189,66 +173,6 @@ impl ListQuery {
         }
     }
 
-    fn filters(&self, params: &mut Vec<Value>) -> Vec<String> {
-        let mut clauses = Vec::new();
-        if let Some(role) = self.role {
-            params.push(role.as_str().into());
-            clauses.push(format!("role = ${}", params.len()));
-        }
-        if let Some(q) = &self.q {
-            // The search text is data, bound as a parameter; LIKE's own
-            // wildcards in it are escaped so that they match literally.
-            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            params.push(format!("%{escaped}%").into());
-            let n = params.len();
-            clauses.push(format!("(email_key LIKE ${n} ESCAPE '\\' OR name_key LIKE ${n} ESCAPE '\\')"));
-        }
-        clauses
-    }
-
-    fn where_clause(clauses: &[String]) -> String {
-        if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        }
-    }
-
-    /// `SELECT COUNT(*) AS total …` for the filters.
-    pub fn count_sql(&self) -> (String, Vec<Value>) {
-        let mut params = Vec::new();
-        let clauses = self.filters(&mut params);
-        (format!("SELECT COUNT(*) AS total FROM users{}", Self::where_clause(&clauses)), params)
-    }
-
-    /// The `SELECT` of this page's rows plus one (to learn whether a next
-    /// page exists), with the sort value as `sort_value`.
-    pub fn page_sql(&self) -> (String, Vec<Value>) {
-        let mut params = Vec::new();
-        let mut clauses = self.filters(&mut params);
-        let column = self.sort.column();
-        let (dir, cmp) = if self.descending { ("DESC", "<") } else { ("ASC", ">") };
-        if let Some(cursor) = &self.after {
-            params.push(cursor.bind());
-            let v = params.len();
-            params.push(cursor.id.clone().into());
-            let id = params.len();
-            clauses.push(format!("({column} {cmp} ${v} OR ({column} = ${v} AND id {cmp} ${id}))"));
-        }
-        // One row more than the page: whether it comes back tells whether a
-        // next page exists, and the page's last row gives its cursor.
-        params.push(i64::from(self.limit + 1).into());
-        let limit = params.len();
-        let offset = if self.after.is_some() { 0 } else { i64::from(self.page - 1) * i64::from(self.limit) };
-        params.push(offset.into());
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, {column} AS sort_value FROM users{} ORDER BY {column} {dir}, id {dir} LIMIT ${limit} OFFSET ${}",
-            Self::where_clause(&clauses),
-            params.len()
-        );
-        (sql, params)
-    }
-
     /// The query string for `page` (or for a cursor), keeping the filters.
     fn query_string(&self, page: Option<u32>, after: Option<&str>) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -348,48 +272,6 @@ mod tests {
         let nul_id = Cursor { value: 1.into(), id: "\0".into() }.encode();
         assert_eq!(bad_fields(&format!("after={nul_id}")), ["after"]);
         assert_eq!(bad_fields("q=a%00b"), ["q"]);
-    }
-
-    #[test]
-    fn filters_and_sorting_become_bound_parameters() {
-        let query = parse("q=50%25_off&role=admin&sort=email&limit=10&page=3").expect("valid");
-        let (sql, params) = query.page_sql();
-        assert!(
-            sql.contains("WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')"),
-            "{sql}"
-        );
-        assert!(sql.ends_with("ORDER BY email_key ASC, id ASC LIMIT $3 OFFSET $4"), "{sql}");
-        assert_eq!(
-            params,
-            vec![Value::from("admin"), Value::from("%50\\%\\_off%"), Value::Integer(11), Value::Integer(20)]
-        );
-        let (count, params) = query.count_sql();
-        assert_eq!(count, "SELECT COUNT(*) AS total FROM users WHERE role = $1 AND (email_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\')");
-        assert_eq!(params.len(), 2);
-    }
-
-    #[test]
-    fn sql_metacharacters_in_the_search_are_plain_data() {
-        let query = parse("q=%27%3B%20DROP%20TABLE%20users%3B%20--").expect("valid");
-        let (sql, params) = query.page_sql();
-        assert!(!sql.contains("DROP"));
-        assert_eq!(params[0], Value::from("%'; drop table users; --%"));
-    }
-
-    #[test]
-    fn a_cursor_pages_by_key_in_the_sort_direction() {
-        let cursor = Cursor { value: 1_700_000_000_000i64.into(), id: "0190".into() };
-        let query = parse(&format!("after={}&limit=5", cursor.encode())).expect("valid");
-        assert_eq!(query.after.as_ref(), Some(&cursor));
-        let (sql, params) = query.page_sql();
-        assert!(sql.contains("WHERE (created_at < $1 OR (created_at = $1 AND id < $2))"), "{sql}");
-        assert_eq!(
-            params,
-            vec![Value::Integer(1_700_000_000_000), Value::from("0190"), Value::Integer(6), Value::Integer(0)]
-        );
-        let ascending = parse(&format!("after={}&sort=name", Cursor { value: "ann".into(), id: "1".into() }.encode()))
-            .expect("valid");
-        assert!(ascending.page_sql().0.contains("(name_key > $1 OR (name_key = $1 AND id > $2))"));
     }
 
     #[test]
