@@ -21,12 +21,12 @@
 //! decided inside the change's transaction.
 
 use http::StatusCode;
-use troupe_auth::{DisplayName, Email, Password, Role, UserRecord, USER_COLUMNS};
+use troupe_auth::{DisplayName, Email, Password, Role};
 use troupe_spin::edge::{json_body, json_response, Exchange, Problem, Response};
-use troupe_spin::store::{transaction, Database, DbError, Value};
+use troupe_spin::store::{transaction, Database, DbError};
 
-use crate::handlers::{empty, field, hasher, validated};
 use crate::protect::publish_revocations;
+use crate::request::{empty, field, hasher, validated};
 use crate::{store, Auth};
 
 type Ex<'a> = Exchange<'a, Auth>;
@@ -48,7 +48,7 @@ pub fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     fields.finish()?;
     let (email, name, password, role) = (validated(email)?, validated(name)?, validated(password)?, validated(role)?);
     let auth = ex.state;
-    let hash = hasher(auth)?.hash(password.expose());
+    let hash = hasher(auth)?.hash(&password);
     let id = troupe_spin::new_id();
     let account = store::NewAccount {
         id: &id,
@@ -75,28 +75,10 @@ pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let if_revision: Option<i64> = fields.optional("if_revision");
     fields.finish()?;
 
-    let mut sets = vec!["revision = revision + 1".to_owned(), "updated_at = $3".to_owned()];
-    let mut params: Vec<Value> = vec![id.into(), if_revision.unwrap_or(0).into(), troupe_spin::now_ms().into()];
-    if let Some(email) = &email {
-        params.push(email.as_str().into());
-        params.push(email.key().into());
-        sets.push(format!("email = ${}, email_key = ${}", params.len() - 1, params.len()));
-    }
-    if let Some(name) = &name {
-        params.push(name.as_str().into());
-        params.push(name.key().into());
-        sets.push(format!("name = ${}, name_key = ${}", params.len() - 1, params.len()));
-    }
-    if let Some(role) = role {
-        params.push(role.as_str().into());
-        sets.push(format!("role = ${}", params.len()));
-    }
-    let sql = format!(
-        "UPDATE users SET {} WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING {USER_COLUMNS}",
-        sets.join(", ")
-    );
+    let (email, name) = (email.as_ref(), name.as_ref());
     let auth = ex.state;
     let now = troupe_spin::now_ms();
+    let change = store::UserChange { email, name, role, if_revision: if_revision.unwrap_or(0), now_ms: now };
     let record = transaction(auth.db()?, |tx| {
         // Count (and on Postgres lock) the administrators before reading
         // the user's role, so that the role read is the one the lock guards.
@@ -110,11 +92,9 @@ pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         if role == Some(Role::User) && before == Some(Role::Admin) && admins <= 1 {
             return Err(last_admin("demoted"));
         }
-        let rows = tx.query(&sql, &params).map_err(email_taken)?;
-        let Some(row) = rows.first() else {
+        let Some(record) = store::update_user(tx, id, &change).map_err(email_taken)? else {
             return Err(missing_or_stale(tx, id)?);
         };
-        let record = UserRecord::from_row(&row)?;
         if before.is_some_and(|before| before != record.user.role) {
             let revoked = store::revoke_user_sessions(tx, id, None, "role changed", now)?;
             publish_revocations(auth, tx, &revoked, now)?;
@@ -130,8 +110,7 @@ fn last_admin(what: &str) -> Problem {
 
 /// Tell a missing user (404) from a stale revision (412).
 fn missing_or_stale(db: &dyn Database, id: &str) -> Result<Problem, Problem> {
-    let exists = !db.query("SELECT id FROM users WHERE id = $1", &[id.into()])?.is_empty();
-    Ok(if exists {
+    Ok(if store::user_exists(db, id)? {
         Problem::new(StatusCode::PRECONDITION_FAILED).detail("the user has changed since the given ETag")
     } else {
         Problem::not_found("no such user")
@@ -160,22 +139,10 @@ pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         // Revoke first: on Postgres, deleting the user cascades to its
         // sessions, and their ids are needed to publish the revocations.
         let sessions = store::revoke_user_sessions(tx, id, None, "user deleted", now)?;
-        let deleted = tx.query(
-            "DELETE FROM users WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING id",
-            &[id.into(), if_revision.into()],
-        )?;
-        if deleted.is_empty() {
+        if !store::delete_user(tx, id, if_revision)? {
             // An error rolls the revocations back too.
             return Err(missing_or_stale(tx, id)?);
         }
-        // Explicit deletes rather than ON DELETE CASCADE: SQLite enforces
-        // foreign keys only when each connection asks it to.
-        tx.execute(
-            "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
-            &[id.into()],
-        )?;
-        tx.execute("DELETE FROM sessions WHERE user_id = $1", &[id.into()])?;
-        tx.execute("DELETE FROM credentials WHERE user_id = $1", &[id.into()])?;
         publish_revocations(auth, tx, &sessions, now)
     })?;
     Ok(empty(StatusCode::NO_CONTENT))

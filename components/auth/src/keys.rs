@@ -1,4 +1,4 @@
-//! The signing key and the public key set.
+//! The signing key and the public key set, and `GET /.well-known/jwks.json`.
 //!
 //! Production configures `jwt_signing_key` (secret) and, while rotating,
 //! `jwt_verification_keys` (the previous public keys). Without configuration
@@ -7,11 +7,14 @@
 //! published under the key-value key [`PUBLIC_KEYS`], where `users` reads it
 //! when it has no `jwt_public_keys` of its own.
 
+use http::{header, StatusCode};
 use troupe_auth_contract::keys::{PUBLIC_KEYS, SIGNING_KEY_SOURCE as KEY_SOURCE};
-use troupe_spin::edge::Problem;
+use troupe_spin::edge::{json_response, Problem, Response};
 use troupe_spin::store::{Database, DbError, KeyValue};
 use troupe_spin::variable;
 use troupe_tokens::{KeySet, SigningKey};
+
+use crate::request::Ex;
 
 /// Key-value key (owned by `auth`): when the development-key warning was
 /// last logged (Unix ms).
@@ -132,4 +135,11 @@ pub fn publish(kv: &dyn KeyValue, keys: &Keys) {
         }
         Err(e) => troupe_spin::warn("keys", &format!("could not read the published public keys: {e}")),
     }
+}
+
+/// `GET /.well-known/jwks.json` → the public keys (RFC 7517).
+pub(crate) fn jwks(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let mut response = json_response(StatusCode::OK, &ex.state.keys()?.set.to_jwks())?;
+    response.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=300"));
+    Ok(response)
 }

@@ -8,17 +8,25 @@
 //! components ask for changes to the tables `auth` owns (see [`internal`]).
 //!
 //! `auth` owns the `users`, `credentials`, `sessions`, `refresh_tokens`,
-//! `auth_secrets`, `auth_throttles` and `auth_revocations` tables and the `auth:*` key-value keys. Handlers are in
-//! [`handlers`] and [`internal`]; throttles, revocations and the sweep in
-//! [`protect`]; the SQL is in [`store`]; the rules they apply come from the
-//! `troupe-auth` and `troupe-tokens` crates.
+//! `auth_secrets`, `auth_throttles` and `auth_revocations` tables and the
+//! `auth:*` key-value keys. [`routes`] names the handler of each route:
+//! [`account`] (register, login, me, password), [`sessions`] (refresh,
+//! logout, the session list), [`keys`] (the key set and JWKS) and
+//! [`internal`]; [`request`] and [`tokens`] hold what they share. Throttles,
+//! revocations and the sweep are in [`protect`]; the SQL is in [`store`];
+//! the rules they apply come from the `troupe-auth` and `troupe-tokens`
+//! crates.
 
-mod handlers;
+mod account;
 mod internal;
 mod keys;
 mod protect;
+mod request;
+mod routes;
+mod sessions;
 mod settings;
 mod store;
+mod tokens;
 
 use std::cell::OnceCell;
 
@@ -45,14 +53,14 @@ mod export {
     #[http_component]
     async fn handle(request: IncomingRequest) -> Response {
         let state = Auth::default();
-        troupe_spin::serve("auth", &handlers::router(), request, &state).await
+        troupe_spin::serve("auth", &routes::router(), request, &state).await
     }
 }
 
 /// The component's routes as `(method, pattern)`, private ones included, for
 /// the black-box suite's check that the OpenAPI document describes the public ones.
 pub fn routes() -> Vec<(http::Method, &'static str)> {
-    handlers::router().routes()
+    routes::router().routes()
 }
 
 /// Per-request state: settings, and connections opened on first use.

@@ -90,22 +90,28 @@ impl PasswordHasher {
         Ok(Self { params, argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params) })
     }
 
-    /// Hash `password` with a fresh random salt.
-    pub fn hash(&self, password: &str) -> String {
+    /// Hash `password` with a fresh random salt. It takes a [`Password`],
+    /// which the policy bounds to 128 characters: argon2 refuses only inputs
+    /// of 4 GiB and more, so hashing one cannot fail.
+    pub fn hash(&self, password: &Password) -> String {
+        match self.try_hash(password.expose().as_bytes()) {
+            Ok(hash) => hash,
+            Err(e) => unreachable!("argon2 refused a password of at most 128 characters: {e}"),
+        }
+    }
+
+    fn try_hash(&self, input: &[u8]) -> Result<String, argon2::password_hash::Error> {
         let salt = SaltString::encode_b64(&crate::random_bytes::<16>())
             .unwrap_or_else(|_| unreachable!("16 bytes always encode as a salt"));
-        match self.argon2.hash_password(password.as_bytes(), &salt) {
-            Ok(hash) => hash.to_string(),
-            // Only oversized inputs fail, and the policy bounds passwords.
-            Err(e) => unreachable!("argon2 refused a bounded password: {e}"),
-        }
+        Ok(self.argon2.hash_password(input, &salt)?.to_string())
     }
 
     /// Spend the time a verification takes, for a login whose account does
     /// not exist, so that its answer takes as long as a wrong password's.
-    pub fn waste_time(&self, password: &str) {
-        let discarded = self.hash(password);
-        std::hint::black_box(discarded);
+    /// `presented` is whatever the client sent: it is hashed and forgotten.
+    pub fn waste_time(&self, presented: &str) {
+        let discarded = self.try_hash(presented.as_bytes());
+        std::hint::black_box(discarded).ok();
     }
 
     /// Check `password` against `stored`.
@@ -156,17 +162,18 @@ mod tests {
     #[test]
     fn a_hash_verifies_its_password_only() {
         let hasher = cheap();
-        let hash = hasher.hash("correct horse battery");
+        let password = Password::parse("correct horse battery").expect("valid");
+        let hash = hasher.hash(&password);
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
         assert_eq!(hasher.verify("correct horse battery", &hash), Verification::Match { upgrade: false });
         assert_eq!(hasher.verify("correct horse batterY", &hash), Verification::Mismatch);
         assert_eq!(hasher.verify("anything", "not a phc string"), Verification::Mismatch);
-        assert_ne!(hasher.hash("same"), hasher.hash("same"), "salts differ");
+        assert_ne!(hasher.hash(&password), hasher.hash(&password), "salts differ");
     }
 
     #[test]
     fn a_hash_with_weaker_parameters_asks_for_an_upgrade() {
-        let old = cheap().hash("correct horse battery");
+        let old = cheap().hash(&Password::parse("correct horse battery").expect("valid"));
         let stronger =
             PasswordHasher::new(HashParams { memory_kib: 128, iterations: 1, parallelism: 1 }).expect("params");
         assert_eq!(stronger.verify("correct horse battery", &old), Verification::Match { upgrade: true });

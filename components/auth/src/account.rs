@@ -1,0 +1,176 @@
+//! The account's own routes: `POST /register`, `POST /login`, `GET /me`,
+//! `POST /password`.
+
+use http::StatusCode;
+use serde::Serialize;
+use troupe_auth::throttle::{password_counters, registration_counter};
+use troupe_auth::{DisplayName, Email, Password, Role, User, Verification};
+use troupe_spin::edge::{json_body, json_response, Problem, Response};
+use troupe_spin::store::{transaction, Database, DbError};
+
+use crate::protect::{self, publish_revocations};
+use crate::request::{
+    admit_session, authenticate, bucket, client, empty, field, hasher, now_ms, validated, verified_claims, Ex,
+};
+use crate::store::{self, NewAccount};
+use crate::tokens::{open_session, ready_to_sign, TokenPair};
+
+#[derive(Serialize)]
+struct SignedIn<'a> {
+    user: &'a User,
+    #[serde(flatten)]
+    tokens: &'a TokenPair,
+}
+
+fn map_conflict(error: DbError) -> Problem {
+    match error {
+        DbError::Conflict(_) => Problem::conflict("an account with this email already exists"),
+        other => Problem::from(other),
+    }
+}
+
+/// `POST /register {email, password, name}` → 201 with the user and a token pair.
+///
+/// Limited per client address (each attempt costs an argon2id hash, and a
+/// duplicate email's 409 tells that an account exists). The account named
+/// by `bootstrap_admin_email` becomes an administrator only while no
+/// administrator exists, decided in the insert's transaction.
+pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let mut fields = json_body(ex.request, &[])?;
+    let email = field(&mut fields, "email", Email::parse);
+    let password = field(&mut fields, "password", Password::parse);
+    let name = field(&mut fields, "name", DisplayName::parse);
+    fields.finish()?;
+    let (email, password, name) = (validated(email)?, validated(password)?, validated(name)?);
+
+    let auth = ex.state;
+    let db = auth.db()?;
+    let now = now_ms();
+    let counter = registration_counter(&bucket(ex), auth.settings().registration());
+    protect::admit(db, counter.as_slice(), now, "too many registrations from this address; try again later")?;
+    let bootstrap = auth.settings().bootstrap_admin() == Some(email.key().as_str());
+    // Hash before the transaction: it takes tens of milliseconds.
+    let hash = hasher(auth)?.hash(&password);
+    let client = client(ex);
+    let id = troupe_spin::new_id();
+    ready_to_sign(auth, now)?;
+    let (user, tokens) = transaction(db, |tx| {
+        let role = if bootstrap && !store::admin_exists(tx)? { Role::Admin } else { Role::User };
+        let account = NewAccount { id: &id, email: &email, name: &name, role, password_hash: &hash, now_ms: now };
+        let user = store::insert_account(tx, &account).map_err(map_conflict)?.user;
+        let tokens = open_session(auth, tx, &user, &client, now)?;
+        Ok::<_, Problem>((user, tokens))
+    })?;
+    ex.set_user(&user.id);
+    protect::sweep(auth, now);
+    json_response(StatusCode::CREATED, &SignedIn { user: &user, tokens: &tokens })
+}
+
+/// `POST /login {email, password}` → 200 with the user and a token pair.
+///
+/// The attempt is counted before the password is checked (see
+/// [`protect::admit`]): per account and address, per account, per address.
+pub(crate) fn login(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let mut fields = json_body(ex.request, &[])?;
+    let email: Option<String> = fields.required("email");
+    let password: Option<String> = fields.required("password");
+    fields.finish()?;
+    let (email, password) = (validated(email)?, validated(password)?);
+
+    let auth = ex.state;
+    let db = auth.db()?;
+    let now = now_ms();
+    let email_key = email.trim().to_lowercase();
+    let counters = password_counters(&email_key, &bucket(ex), auth.settings().password());
+    protect::admit(db, &counters, now, "too many failed sign-in attempts; try again later")?;
+    let outcome = sign_in(ex, db, &email_key, &password, &counters, now);
+    protect::sweep(auth, now);
+    outcome
+}
+
+fn sign_in(
+    ex: &Ex<'_>,
+    db: &dyn Database,
+    email_key: &str,
+    password: &str,
+    counters: &[troupe_auth::Counter],
+    now: i64,
+) -> Result<Response, Problem> {
+    let auth = ex.state;
+    let hasher = hasher(auth)?;
+    // No stored email holds NUL (they are validated), and Postgres text
+    // cannot: such an address names no account.
+    let account = if email_key.contains('\0') { None } else { store::account_by_email(db, email_key)? };
+    let refused = || Problem::unauthorized("invalid email or password");
+    let Some((record, stored_hash)) = account else {
+        hasher.waste_time(password);
+        return Err(refused());
+    };
+    let Verification::Match { upgrade } = hasher.verify(password, &stored_hash) else {
+        return Err(refused());
+    };
+    let client = client(ex);
+    let user = record.user;
+    // Everything slow happens before the transaction: a rehash takes tens of
+    // milliseconds, and the keys may need key-value round trips.
+    // A password set under an older, looser policy keeps its old hash: the
+    // hasher only takes what the current policy accepts.
+    let rehashed = if upgrade { Password::parse(password).ok().map(|valid| hasher.hash(&valid)) } else { None };
+    ready_to_sign(auth, now)?;
+    let tokens = transaction(db, |tx| {
+        protect::settle_success(tx, counters, now)?;
+        if let Some(hash) = &rehashed {
+            store::set_password_hash(tx, &user.id, hash, now)?;
+        }
+        open_session(auth, tx, &user, &client, now)
+    })?;
+    ex.set_user(&user.id);
+    json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })
+}
+
+/// `GET /me` → the caller.
+///
+/// One query reads the session and its user (a deleted user's sessions go
+/// with it, so a live session always has one).
+pub(crate) fn me(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let claims = verified_claims(ex)?;
+    let found = store::session_with_user(ex.state.db()?, &claims.sid)?;
+    admit_session(ex, &claims, found.as_ref().map(|(session, _)| session))?;
+    let (_, record) = found.ok_or_else(|| Problem::internal("an admitted session has no user"))?;
+    json_response(StatusCode::OK, &record.user)
+}
+
+/// `POST /password {current_password, new_password}` → 204; every other
+/// session of the user is revoked. The current password is checked under
+/// the sign-in throttles: a wrong one counts as a failed sign-in for the
+/// account and the address.
+pub(crate) fn change_password(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let claims = authenticate(ex)?;
+    let mut fields = json_body(ex.request, &[])?;
+    let current: Option<String> = fields.required("current_password");
+    let next = field(&mut fields, "new_password", Password::parse);
+    fields.finish()?;
+    let (current, next) = (validated(current)?, validated(next)?);
+
+    let auth = ex.state;
+    let hasher = hasher(auth)?;
+    let db = auth.db()?;
+    let (record, stored) =
+        store::account_by_id(db, &claims.sub)?.ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
+    let now = now_ms();
+    let counters = password_counters(&record.user.email.to_lowercase(), &bucket(ex), auth.settings().password());
+    protect::admit(db, &counters, now, "too many failed password checks; try again later")?;
+    if hasher.verify(&current, &stored) == Verification::Mismatch {
+        protect::sweep(auth, now);
+        return Err(Problem::forbidden("the current password is wrong"));
+    }
+    let hash = hasher.hash(&next);
+    transaction(db, |tx| {
+        protect::settle_success(tx, &counters, now)?;
+        store::set_password_hash(tx, &claims.sub, &hash, now)?;
+        let revoked = store::revoke_user_sessions(tx, &claims.sub, Some(&claims.sid), "password changed", now)?;
+        publish_revocations(auth, tx, &revoked, now)
+    })?;
+    protect::sweep(auth, now);
+    Ok(empty(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,90 @@
+//! What every handler needs of a request: the validated fields, the caller's
+//! address, the password hasher, and the caller's access token and session.
+
+use http::{header, StatusCode};
+use troupe_auth::PasswordHasher;
+use troupe_auth_contract::tokens::LEEWAY_SECS;
+use troupe_spin::edge::client::address_bucket;
+use troupe_spin::edge::{Exchange, Fields, Problem, Response};
+use troupe_tokens::{AccessClaims, Expectations};
+
+use crate::store::{self, Client};
+use crate::Auth;
+
+pub(crate) type Ex<'a> = Exchange<'a, Auth>;
+
+pub(crate) fn now_ms() -> i64 {
+    troupe_spin::now_ms()
+}
+
+pub(crate) fn hasher(auth: &Auth) -> Result<PasswordHasher, Problem> {
+    PasswordHasher::new(auth.settings().hash()).map_err(|e| Problem::internal(format!("argon2 settings: {e}")))
+}
+
+/// Read a required text field and validate it with `parse`.
+pub(crate) fn field<T>(
+    fields: &mut Fields,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, troupe_auth::FieldError>,
+) -> Option<T> {
+    let raw: Option<String> = fields.required(name);
+    fields.check(name, raw, |raw| parse(&raw).map_err(|e| e.0))
+}
+
+/// `Some` for every field once `finish` succeeded; `None` is a bug.
+pub(crate) fn validated<T>(value: Option<T>) -> Result<T, Problem> {
+    value.ok_or_else(|| Problem::internal("a validated field is missing"))
+}
+
+/// Who is calling, from where (the edge's one source of the address).
+pub(crate) fn client(ex: &Ex<'_>) -> Client {
+    Client {
+        user_agent: ex.header(header::USER_AGENT).map(|ua| ua.chars().take(256).collect()),
+        address: ex.client_addr().map(|ip| ip.to_string()),
+    }
+}
+
+/// The unit per-address limits count the caller in (IPv6: its /64).
+pub(crate) fn bucket(ex: &Ex<'_>) -> String {
+    ex.client_addr().map_or_else(|| "unknown".to_owned(), address_bucket)
+}
+
+pub(crate) fn empty(status: StatusCode) -> Response {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = status;
+    response
+}
+
+/// The caller's access token, verified (signature, issuer, audience, times).
+pub(crate) fn verified_claims(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
+    let auth = ex.state;
+    let settings = auth.settings();
+    let expect = Expectations {
+        issuer: settings.issuer().to_owned(),
+        audience: settings.audience().to_owned(),
+        now: now_ms() / 1000,
+        leeway: LEEWAY_SECS,
+    };
+    troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)
+        .map_err(|e| Problem::unauthorized(e.to_string()))
+}
+
+/// Admit `claims` if `session` (read for them) is theirs and still live.
+pub(crate) fn admit_session(
+    ex: &Ex<'_>,
+    claims: &AccessClaims,
+    session: Option<&store::SessionState>,
+) -> Result<(), Problem> {
+    match session {
+        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => ex.authenticated(&claims.sub),
+        _ => Err(Problem::unauthorized("the session has ended")),
+    }
+}
+
+/// The caller's verified access token, from an unrevoked, unexpired session.
+pub(crate) fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
+    let claims = verified_claims(ex)?;
+    let session = store::session(ex.state.db()?, &claims.sid)?;
+    admit_session(ex, &claims, session.as_ref())?;
+    Ok(claims)
+}

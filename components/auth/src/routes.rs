@@ -1,0 +1,23 @@
+//! The component's routes, and which module answers each.
+
+use troupe_spin::edge::Router;
+
+use crate::{account, internal, keys, sessions, Auth};
+
+/// Every route of the component.
+pub fn router() -> Router<Auth> {
+    Router::new()
+        .post("/api/v1/auth/register", account::register)
+        .post("/api/v1/auth/login", account::login)
+        .post("/api/v1/auth/refresh", sessions::refresh)
+        .post("/api/v1/auth/logout", sessions::logout)
+        .get("/api/v1/auth/me", account::me)
+        .post("/api/v1/auth/password", account::change_password)
+        .get("/api/v1/auth/sessions", sessions::list_sessions)
+        .delete("/api/v1/auth/sessions/:id", sessions::delete_session)
+        .get("/api/v1/auth/.well-known/jwks.json", keys::jwks)
+        .get("/.well-known/jwks.json", keys::jwks)
+        .post("/internal/users", internal::create_user)
+        .patch("/internal/users/:id", internal::update_user)
+        .delete("/internal/users/:id", internal::delete_user)
+}

@@ -1,0 +1,186 @@
+//! Sessions: `POST /refresh`, `POST /logout`, `GET /sessions`,
+//! `DELETE /sessions/:id`.
+
+use http::{header, StatusCode};
+use serde::Serialize;
+use troupe_auth::refresh::{self, Decision};
+use troupe_auth::{RefreshToken, Sealer};
+use troupe_spin::edge::{json_body, json_response, Problem, Response};
+use troupe_spin::store::transaction;
+
+use crate::protect::{self, publish_revocations};
+use crate::request::{authenticate, empty, now_ms, validated, Ex};
+use crate::store;
+use crate::tokens::{access_token, pair, SessionToken, TokenPair};
+use crate::Auth;
+
+/// `POST /refresh {refresh_token}` → 200 with a new pair.
+///
+/// The token and its session are read first, without a lock, and
+/// [`refresh::decide`] says what presenting it comes to. A rotation signs and
+/// seals the new pair before it writes, so the write itself is one
+/// conditional `UPDATE` of the session's row (see
+/// [`store::rotate_refresh_token`]); if a concurrent request changed the
+/// token or its session in between, the write does nothing and the token is
+/// read and decided once more (it is then replayed, reused or refused, never
+/// rotated twice).
+pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let mut fields = json_body(ex.request, &[])?;
+    let presented: Option<String> = fields.required("refresh_token");
+    fields.finish()?;
+    let digest = RefreshToken::presented(&validated(presented)?).digest();
+
+    let auth = ex.state;
+    let db = auth.db()?;
+    let now = now_ms();
+    let refused = || Problem::unauthorized("invalid refresh token");
+    for attempt in 0..2 {
+        let Some(token) = store::presented_token(db, &digest)? else {
+            return Err(refused());
+        };
+        let state = refresh::Presented {
+            replaced: token.replaced,
+            session_revoked: token.session.revoked,
+            session_expires_ms: token.session.expires_ms,
+            session_ends_ms: token.session.ends_ms,
+            in_grace: token.grace_token.as_deref() == Some(digest.as_str())
+                && token.grace_until_ms.is_some_and(|until| until > now),
+        };
+        let session = &token.session;
+        match refresh::decide(&state, now) {
+            Decision::Rotate if attempt == 0 => {
+                if let Some(tokens) = rotate(auth, session, &digest, now)? {
+                    ex.set_user(&session.user_id);
+                    return json_response(StatusCode::OK, &tokens);
+                }
+                // Changed under us: decide again on what the database says now.
+            }
+            // Rotated by someone else yet current again cannot happen; refuse
+            // rather than loop.
+            Decision::Rotate | Decision::Refuse => return Err(refused()),
+            Decision::Replay => {
+                let sealer = Sealer::new(auth.keys()?.signing.seed());
+                let replay = token
+                    .grace_pair
+                    .and_then(|sealed| sealer.open(&session.id, &sealed))
+                    .and_then(|json| serde_json::from_slice::<TokenPair>(&json).ok());
+                if let Some(tokens) = replay {
+                    ex.set_user(&session.user_id);
+                    return json_response(StatusCode::OK, &tokens);
+                }
+                // A pair that cannot be opened (the signing key changed) is
+                // no proof of a lost answer: treat the token as reused.
+                return revoke_reused(auth, &session.id, now);
+            }
+            Decision::Reuse => return revoke_reused(auth, &session.id, now),
+        }
+    }
+    Err(refused())
+}
+
+/// Mint, sign and seal the next pair of `session`, then swap it in for the
+/// token `replaced`; `None` if that token is no longer current.
+fn rotate(auth: &Auth, session: &store::SessionState, replaced: &str, now: i64) -> Result<Option<TokenPair>, Problem> {
+    let settings = auth.settings();
+    let next = RefreshToken::generate();
+    // Never past the session's absolute end.
+    let expires_ms = (now + settings.refresh_ttl_secs() * 1000).min(session.ends_ms);
+    let minted = SessionToken {
+        user_id: &session.user_id,
+        role: &session.role,
+        session_id: &session.id,
+        ends_ms: session.ends_ms,
+    };
+    let tokens = pair(access_token(auth, &minted, now)?, &next);
+    let sealer = Sealer::new(auth.keys()?.signing.seed());
+    let sealed_pair = sealer.seal(&session.id, &serde_json::to_vec(&tokens).map_err(Problem::internal)?);
+    let rotation = store::Rotation {
+        session_id: &session.id,
+        replaced,
+        next: &next.digest(),
+        now_ms: now,
+        expires_ms,
+        sealed_pair,
+        grace_until_ms: now + settings.refresh_grace_secs() * 1000,
+    };
+    Ok(store::rotate_refresh_token(auth.db()?, &rotation)?.then_some(tokens))
+}
+
+/// A replaced refresh token came back after its grace interval: revoke its
+/// session. The client gets the same 401 as for any invalid token.
+fn revoke_reused(auth: &Auth, session_id: &str, now: i64) -> Result<Response, Problem> {
+    transaction(auth.db()?, |tx| {
+        store::revoke_session(tx, session_id, None, "refresh token reuse", now)?;
+        // Reuse ends the session even when the key-value store fails: the
+        // session row says revoked (refresh and auth's routes refuse it), and
+        // `users` reads that row whenever it cannot read the store.
+        let ids = [session_id.to_owned()];
+        if let Err(problem) = publish_revocations(auth, tx, &ids, now) {
+            troupe_spin::warn(
+                "revocation",
+                &format!("reuse revoked session {session_id} in the database only: {:?}", problem.cause()),
+            );
+        }
+        Ok::<_, Problem>(())
+    })?;
+    troupe_spin::warn("refresh-reuse", &format!("a replaced refresh token came back; session {session_id} revoked"));
+    Err(Problem::unauthorized("invalid refresh token"))
+}
+
+/// `POST /logout` with a Bearer access token or `{refresh_token}` → 204.
+pub(crate) fn logout(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let auth = ex.state;
+    let now = now_ms();
+    let session_id = if ex.header(header::AUTHORIZATION).is_some() {
+        // A body, if any, must still be the documented one.
+        if !ex.request.body().is_empty() {
+            let mut fields = json_body(ex.request, &[])?;
+            let _ignored: Option<String> = fields.optional("refresh_token");
+            fields.finish()?;
+        }
+        authenticate(ex)?.sid
+    } else {
+        let mut fields = json_body(ex.request, &[])?;
+        let presented: Option<String> = fields.required("refresh_token");
+        fields.finish()?;
+        let digest = RefreshToken::presented(&validated(presented)?).digest();
+        match store::presented_token(auth.db()?, &digest)? {
+            Some(token) if !token.session.revoked => token.session.id,
+            _ => return Err(Problem::unauthorized("invalid refresh token")),
+        }
+    };
+    transaction(auth.db()?, |tx| {
+        store::revoke_session(tx, &session_id, None, "logout", now)?;
+        publish_revocations(auth, tx, std::slice::from_ref(&session_id), now)
+    })?;
+    protect::sweep(auth, now);
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+#[derive(Serialize)]
+struct SessionList {
+    data: Vec<store::SessionView>,
+}
+
+/// `GET /sessions` → the caller's active sessions.
+pub(crate) fn list_sessions(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let claims = authenticate(ex)?;
+    let data = store::active_sessions(ex.state.db()?, &claims.sub, &claims.sid, now_ms())?;
+    json_response(StatusCode::OK, &SessionList { data })
+}
+
+/// `DELETE /sessions/:id` → 204, for the caller's own sessions only (404
+/// otherwise, so that other users' session ids cannot be probed).
+pub(crate) fn delete_session(ex: &Ex<'_>) -> Result<Response, Problem> {
+    let claims = authenticate(ex)?;
+    let id = ex.param("id")?;
+    let auth = ex.state;
+    let now = now_ms();
+    transaction(auth.db()?, |tx| {
+        if !store::revoke_session(tx, id, Some(&claims.sub), "signed out by the user", now)? {
+            return Err(Problem::not_found("no such active session"));
+        }
+        publish_revocations(auth, tx, &[id.to_owned()], now)
+    })?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}

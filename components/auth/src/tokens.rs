@@ -1,0 +1,86 @@
+//! The token pair a sign-in or a refresh answers: a signed access token and a
+//! refresh token, and the session a sign-in opens.
+
+use serde::{Deserialize, Serialize};
+use troupe_auth::{RefreshToken, User};
+use troupe_spin::edge::Problem;
+use troupe_spin::store::Database;
+use troupe_tokens::AccessClaims;
+
+use crate::store::{self, Client, SessionTimes};
+use crate::Auth;
+
+/// An access token and a refresh token, as answered to clients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TokenPair {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: String,
+    pub(crate) token_type: String,
+    pub(crate) expires_in: i64,
+}
+
+/// What an access token is minted for.
+pub(crate) struct SessionToken<'a> {
+    pub(crate) user_id: &'a str,
+    pub(crate) role: &'a str,
+    pub(crate) session_id: &'a str,
+    pub(crate) ends_ms: i64,
+}
+
+/// Mint an access token for a session; it never outlives the session.
+pub(crate) fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64) -> Result<(String, i64), Problem> {
+    let settings = auth.settings();
+    let now = now_ms / 1000;
+    let exp = (now + settings.access_ttl_secs()).min(session.ends_ms / 1000).max(now);
+    let claims = AccessClaims {
+        iss: settings.issuer().to_owned(),
+        aud: settings.audience().to_owned(),
+        sub: session.user_id.to_owned(),
+        iat: now,
+        nbf: now,
+        exp,
+        jti: troupe_spin::new_id(),
+        sid: session.session_id.to_owned(),
+        role: session.role.to_owned(),
+    };
+    Ok((auth.signing_keys()?.signing.sign(&claims).map_err(Problem::internal)?, exp - now))
+}
+
+pub(crate) fn pair(access: (String, i64), refresh: &RefreshToken) -> TokenPair {
+    TokenPair {
+        access_token: access.0,
+        refresh_token: refresh.expose().to_owned(),
+        token_type: "Bearer".into(),
+        expires_in: access.1,
+    }
+}
+
+/// Ready the keys for a sign-in before its transaction, so that the
+/// key-value round trips of publishing them (and the development-key
+/// reminder) happen outside the database's write lock.
+pub(crate) fn ready_to_sign(auth: &Auth, now_ms: i64) -> Result<(), Problem> {
+    let keys = auth.signing_keys()?;
+    crate::keys::remind_development_key(keys, auth.kv()?, now_ms);
+    Ok(())
+}
+
+/// Open a session for `user` (inside the caller's transaction, after
+/// [`ready_to_sign`]). It ends `session_max_age_seconds` from now, however
+/// often it is refreshed.
+pub(crate) fn open_session(
+    auth: &Auth,
+    db: &dyn Database,
+    user: &User,
+    client: &Client,
+    now_ms: i64,
+) -> Result<TokenPair, Problem> {
+    let settings = auth.settings();
+    let session_id = troupe_spin::new_id();
+    let refresh = RefreshToken::generate();
+    let ends_ms = now_ms + settings.session_max_age_secs() * 1000;
+    let times =
+        SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs() * 1000).min(ends_ms), ends_ms };
+    store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times)?;
+    let session = SessionToken { user_id: &user.id, role: user.role.as_str(), session_id: &session_id, ends_ms };
+    Ok(pair(access_token(auth, &session, now_ms)?, &refresh))
+}
