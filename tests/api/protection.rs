@@ -464,3 +464,31 @@ fn idempotency_records_are_dropped_after_a_day() {
         assert_eq!(app.count("idempotency_keys"), 1, "{backend:?}");
     }
 }
+
+#[test]
+fn with_the_key_value_store_down_users_reads_revocations_from_the_session_row() {
+    // Keys from configuration, so that verifying a token needs no store.
+    let signing = troupe_tokens::SigningKey::parse("kv-down-1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8")
+        .expect("a signing key");
+    let public = troupe_tokens::KeySet::new([signing.public().clone()]).to_spec();
+    let app = spawn_app_with(
+        Options::default()
+            .var("jwt_signing_key", &signing.to_spec())
+            .var("jwt_public_keys", &public)
+            .var("user_cache_ttl_seconds", "0")
+            .var("rate_limit_per_user", "0")
+            .var("rate_limit_per_address", "0"),
+    );
+    let account = app.register("kv-down@example.com");
+    let kv = app.key_value();
+    kv.execute("ALTER TABLE spin_key_value RENAME TO spin_key_value_away", &[]).expect("take the store away");
+    // The session row says live: let in, and the fallback is logged.
+    app.get(&user_path(&account.id), Some(&account.access)).expect(200);
+    assert!(app.logs().contains("revocations unavailable"), "{}", app.logs());
+    // The row says revoked: refused at once, without the store.
+    app.database()
+        .execute("UPDATE sessions SET revoked_at = 1 WHERE user_id = $1", &[account.id.as_str().into()])
+        .expect("revoke in the database");
+    app.get(&user_path(&account.id), Some(&account.access)).problem(401);
+    kv.execute("ALTER TABLE spin_key_value_away RENAME TO spin_key_value", &[]).expect("bring the store back");
+}

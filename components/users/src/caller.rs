@@ -3,7 +3,6 @@
 
 use troupe_auth::Role;
 use troupe_auth_contract::keys::{revoked_session, PUBLIC_KEYS as PUBLISHED_KEYS};
-use troupe_auth_contract::tables::SESSION_REVOKED_AT;
 use troupe_auth_contract::tokens::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEEWAY_SECS};
 use troupe_spin::edge::Problem;
 use troupe_spin::store::KeyValue;
@@ -71,11 +70,7 @@ fn revoked(users: &Users, session_id: &str) -> Result<bool, Problem> {
         Ok(record) => Ok(record.is_some()),
         Err(_) => {
             troupe_spin::warn("revocation", "revocations unavailable in the key-value store; reading the session");
-            let rows = users.db()?.query(SESSION_REVOKED_AT, &[session_id.into()])?;
-            match rows.first() {
-                Some(row) => Ok(row.get::<Option<i64>>("revoked_at")?.is_some()),
-                None => Ok(true),
-            }
+            Ok(crate::store::session_revoked(users.db()?, session_id)?.unwrap_or(true))
         }
     }
 }

@@ -4,6 +4,7 @@
 //! here.
 
 use troupe_auth::UserRecord;
+use troupe_auth_contract::tables::SESSION_REVOKED_AT;
 use troupe_auth_contract::users::{self as user_rows, COLUMNS as USER_COLUMNS};
 use troupe_spin::store::{Database, DbError, Value};
 use troupe_users::{ListQuery, SortKey};
@@ -12,6 +13,13 @@ use troupe_users::{ListQuery, SortKey};
 pub fn user(db: &dyn Database, id: &str) -> Result<Option<UserRecord>, DbError> {
     let rows = db.query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[id.into()])?;
     rows.first().map(|row| user_rows::record(&row)).transpose()
+}
+
+/// Whether `auth` revoked the session (`None`: no such session), read from
+/// its table through the contract, for when the key-value store fails.
+pub fn session_revoked(db: &dyn Database, session_id: &str) -> Result<Option<bool>, DbError> {
+    let rows = db.query(SESSION_REVOKED_AT, &[session_id.into()])?;
+    rows.first().map(|row| Ok(row.get::<Option<i64>>("revoked_at")?.is_some())).transpose()
 }
 
 /// How many users the list's filters match.
