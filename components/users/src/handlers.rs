@@ -57,21 +57,17 @@ fn user_id<'a>(ex: &'a Ex<'_>) -> Result<&'a str, Problem> {
     }
 }
 
-fn load(db: &dyn Database, id: &str) -> Result<Option<UserRecord>, Problem> {
-    Ok(store::user(db, id)?)
-}
-
 /// Read a user through the cache. A failing cache degrades to the database;
 /// a time-to-live of 0 turns the cache off (no entry would ever be fresh).
 fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> {
     let started = troupe_spin::now_ms();
     let ttl = cache_ttl_ms();
     if ttl == 0 {
-        return load(users.db()?, id);
+        return Ok(store::user(users.db()?, id)?);
     }
     let kv = match users.kv() {
         Ok(kv) => kv,
-        Err(_) => return load(users.db()?, id),
+        Err(_) => return Ok(store::user(users.db()?, id)?),
     };
     let cache = Cache::new(kv, CACHE, ttl);
     let now = u64::try_from(started).unwrap_or_default();
@@ -80,10 +76,10 @@ fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> 
         Ok(None) => {}
         Err(e) => {
             troupe_spin::warn("user-cache", &format!("the cache is unavailable, reading the database: {e}"));
-            return load(users.db()?, id);
+            return Ok(store::user(users.db()?, id)?);
         }
     }
-    let record = load(users.db()?, id)?;
+    let record = store::user(users.db()?, id)?;
     if let Some(record) = &record {
         let fence =
             kv.get(&format!("{FENCE}{id}")).map(|v| v.and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok()));
@@ -291,7 +287,7 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
 /// request's `If-Match` names another version. Returns the record and the
 /// revision the change must apply to (0 without `If-Match`).
 fn current_for_change(ex: &Ex<'_>, id: &str) -> Result<(UserRecord, i64), Problem> {
-    let record = load(ex.state.db()?, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
+    let record = store::user(ex.state.db()?, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
     match ex.header(header::IF_MATCH) {
         None => Ok((record, 0)),
         Some(value) if etag_matches(value, &record.etag(), Comparison::Strong) => {
