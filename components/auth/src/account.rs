@@ -3,10 +3,11 @@
 
 use http::StatusCode;
 use serde::Serialize;
-use troupe_auth::throttle::{password_counters, registration_counter};
-use troupe_auth::{DisplayName, Email, Password, Role, User, Verification};
-use troupe_spin::edge::{json_body, json_response, Problem, Response};
-use troupe_spin::store::{transaction, Database, DbError};
+use troupe_accounts::throttle::{password_counters, registration_counter};
+use troupe_accounts::{DisplayName, Email, Password, User, Verification};
+use troupe_edge::{json_body, json_response, Problem, Response};
+use troupe_ids::{Role, UserId};
+use troupe_store::{transaction, Database, DbError};
 
 use crate::protect::{self, publish_revocations};
 use crate::request::{
@@ -52,7 +53,7 @@ pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
     // Hash before the transaction: it takes tens of milliseconds.
     let hash = hasher(auth)?.hash(&password);
     let client = client(ex);
-    let id = troupe_spin::new_id();
+    let id = UserId::generate();
     ready_to_sign(auth, now)?;
     let (user, tokens) = transaction(db, |tx| {
         let role = if bootstrap && !store::admin_exists(tx)? { Role::Admin } else { Role::User };
@@ -61,7 +62,7 @@ pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
         let tokens = open_session(auth, tx, &user, &client, now)?;
         Ok::<_, Problem>((user, tokens))
     })?;
-    ex.set_user(&user.id);
+    ex.set_user(user.id.as_str());
     protect::sweep(auth, now);
     json_response(StatusCode::CREATED, &SignedIn { user: &user, tokens: &tokens })
 }
@@ -93,7 +94,7 @@ fn sign_in(
     db: &dyn Database,
     email_key: &str,
     password: &str,
-    counters: &[troupe_auth::Counter],
+    counters: &[troupe_accounts::Counter],
     now: i64,
 ) -> Result<Response, Problem> {
     let auth = ex.state;
@@ -124,7 +125,7 @@ fn sign_in(
         }
         open_session(auth, tx, &user, &client, now)
     })?;
-    ex.set_user(&user.id);
+    ex.set_user(user.id.as_str());
     json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })
 }
 

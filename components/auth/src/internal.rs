@@ -21,9 +21,10 @@
 //! decided inside the change's transaction.
 
 use http::StatusCode;
-use troupe_auth::{DisplayName, Email, Password, Role};
-use troupe_spin::edge::{json_body, json_response, Exchange, Problem, Response};
-use troupe_spin::store::{transaction, Database, DbError};
+use troupe_accounts::{DisplayName, Email, Password};
+use troupe_edge::{json_body, json_response, Exchange, Problem, Response};
+use troupe_ids::{Role, UserId};
+use troupe_store::{transaction, Database, DbError};
 
 use crate::protect::publish_revocations;
 use crate::request::{empty, field, hasher, validated};
@@ -49,14 +50,14 @@ pub fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let (email, name, password, role) = (validated(email)?, validated(name)?, validated(password)?, validated(role)?);
     let auth = ex.state;
     let hash = hasher(auth)?.hash(&password);
-    let id = troupe_spin::new_id();
+    let id = UserId::generate();
     let account = store::NewAccount {
         id: &id,
         email: &email,
         name: &name,
         role,
         password_hash: &hash,
-        now_ms: troupe_spin::now_ms(),
+        now_ms: troupe_spin_adapter::now_ms(),
     };
     let record = transaction(auth.db()?, |tx| store::insert_account(tx, &account)).map_err(email_taken)?;
     json_response(StatusCode::CREATED, &record)
@@ -64,20 +65,20 @@ pub fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
 
 /// `PATCH /internal/users/:id`: change any of email, name and role.
 pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
-    let id = ex.param("id")?;
+    let id = &user_id(ex)?;
     let mut fields = json_body(ex.request, &[])?;
     let email: Option<String> = fields.optional("email");
     let email = fields.check("email", email, |e| Email::parse(&e).map_err(|e| e.0));
     let name: Option<String> = fields.optional("name");
     let name = fields.check("name", name, |n| DisplayName::parse(&n).map_err(|e| e.0));
     let role: Option<String> = fields.optional("role");
-    let role = fields.check("role", role, |r| Role::parse(&r).map_err(|e| e.0));
+    let role = fields.check("role", role, |r| Role::parse(&r).map_err(|e| e.to_string()));
     let if_revision: Option<i64> = fields.optional("if_revision");
     fields.finish()?;
 
     let (email, name) = (email.as_ref(), name.as_ref());
     let auth = ex.state;
-    let now = troupe_spin::now_ms();
+    let now = troupe_spin_adapter::now_ms();
     let change = store::UserChange { email, name, role, if_revision: if_revision.unwrap_or(0), now_ms: now };
     let record = transaction(auth.db()?, |tx| {
         // Count (and on Postgres lock) the administrators before reading
@@ -108,8 +109,13 @@ fn last_admin(what: &str) -> Problem {
     Problem::conflict(format!("the last administrator cannot be {what}; make another user an administrator first"))
 }
 
+/// The user named by the path; not an id: no such user either.
+fn user_id(ex: &Ex<'_>) -> Result<UserId, Problem> {
+    UserId::parse(ex.param("id")?).map_err(|_| Problem::not_found("no such user"))
+}
+
 /// Tell a missing user (404) from a stale revision (412).
-fn missing_or_stale(db: &dyn Database, id: &str) -> Result<Problem, Problem> {
+fn missing_or_stale(db: &dyn Database, id: &UserId) -> Result<Problem, Problem> {
     Ok(if store::user_exists(db, id)? {
         Problem::new(StatusCode::PRECONDITION_FAILED).detail("the user has changed since the given ETag")
     } else {
@@ -120,7 +126,7 @@ fn missing_or_stale(db: &dyn Database, id: &str) -> Result<Problem, Problem> {
 /// `DELETE /internal/users/:id`: delete the user and everything of theirs,
 /// revoking their sessions.
 pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
-    let id = ex.param("id")?;
+    let id = &user_id(ex)?;
     let if_revision: i64 = if ex.request.body().is_empty() {
         0
     } else {
@@ -130,7 +136,7 @@ pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         revision.unwrap_or(0)
     };
     let auth = ex.state;
-    let now = troupe_spin::now_ms();
+    let now = troupe_spin_adapter::now_ms();
     transaction(auth.db()?, |tx| {
         let admins = store::count_admins_for_change(tx)?;
         if store::role_of(tx, id)? == Some(Role::Admin) && admins <= 1 {

@@ -9,9 +9,9 @@
 
 use http::{header, StatusCode};
 use troupe_auth_contract::keys::{PUBLIC_KEYS, SIGNING_KEY_SOURCE as KEY_SOURCE};
-use troupe_spin::edge::{json_response, Problem, Response};
-use troupe_spin::store::{Database, DbError, KeyValue};
-use troupe_spin::variable;
+use troupe_edge::{json_response, Problem, Response};
+use troupe_spin_adapter::variable;
+use troupe_store::{Database, DbError, KeyValue};
 use troupe_tokens::{KeySet, SigningKey};
 
 use crate::request::Ex;
@@ -101,13 +101,13 @@ pub fn remind_development_key(keys: &Keys, kv: &dyn KeyValue, now_ms: i64) {
     if last.is_some_and(|at| now_ms - at < DEV_KEY_WARNING_INTERVAL_MS && at <= now_ms) {
         return;
     }
-    troupe_spin::warn(
+    troupe_spin_adapter::warn(
         "development-signing-key",
         "jwt_signing_key is not set: access tokens are signed with a development key stored in the database; \
          set jwt_signing_key in production",
     );
     if let Err(e) = kv.set(DEV_KEY_WARNED, now_ms.to_string().as_bytes()) {
-        troupe_spin::warn("development-signing-key", &format!("could not record the warning: {e}"));
+        troupe_spin_adapter::warn("development-signing-key", &format!("could not record the warning: {e}"));
     }
 }
 
@@ -124,16 +124,16 @@ pub fn publish(kv: &dyn KeyValue, keys: &Keys) {
             let published =
                 kv.set(KEY_SOURCE, source.as_str().as_bytes()).and_then(|()| kv.set(PUBLIC_KEYS, spec.as_bytes()));
             if let Err(e) = published {
-                troupe_spin::warn("keys", &format!("could not publish the public keys: {e}"));
+                troupe_spin_adapter::warn("keys", &format!("could not publish the public keys: {e}"));
             }
             if source == Source::Development {
                 // A new key set: say so at once, whatever the interval.
                 if let Err(e) = kv.delete(DEV_KEY_WARNED) {
-                    troupe_spin::warn("keys", &format!("could not reset the development-key warning: {e}"));
+                    troupe_spin_adapter::warn("keys", &format!("could not reset the development-key warning: {e}"));
                 }
             }
         }
-        Err(e) => troupe_spin::warn("keys", &format!("could not read the published public keys: {e}")),
+        Err(e) => troupe_spin_adapter::warn("keys", &format!("could not read the published public keys: {e}")),
     }
 }
 

@@ -14,7 +14,7 @@
 //! logout, the session list), [`keys`] (the key set and JWKS) and
 //! [`internal`]; [`request`] and [`tokens`] hold what they share. Throttles,
 //! revocations and the sweep are in [`protect`]; the SQL is in [`store`];
-//! the rules they apply come from the `troupe-auth` and `troupe-tokens`
+//! the rules they apply come from the `troupe-accounts` and `troupe-tokens`
 //! crates.
 
 mod account;
@@ -30,9 +30,9 @@ mod tokens;
 
 use std::cell::OnceCell;
 
-use troupe_spin::edge::Problem;
-use troupe_spin::store::Database;
-use troupe_spin::{SpinKeyValue, Stores};
+use troupe_edge::Problem;
+use troupe_spin_adapter::{SpinKeyValue, Stores};
+use troupe_store::Database;
 
 use keys::Keys;
 use settings::Settings;
@@ -46,14 +46,14 @@ use settings::Settings;
 mod export {
     use spin_sdk::http::IncomingRequest;
     use spin_sdk::http_component;
-    use troupe_spin::edge::Response;
+    use troupe_edge::Response;
 
     use super::*;
 
     #[http_component]
     async fn handle(request: IncomingRequest) -> Response {
         let state = Auth::default();
-        troupe_spin::serve("auth", &routes::router(), request, &state).await
+        troupe_spin_adapter::serve("auth", &routes::router(), request, &state).await
     }
 }
 
@@ -99,7 +99,7 @@ impl Auth {
         if let Some(keys) = self.keys.get() {
             return Ok(keys);
         }
-        let loaded = keys::load(|| self.db(), troupe_spin::now_ms())?;
+        let loaded = keys::load(|| self.db(), troupe_spin_adapter::now_ms())?;
         Ok(self.keys.get_or_init(|| loaded))
     }
 

@@ -3,10 +3,11 @@
 //! that removes what no rule needs any more.
 
 use http::{header, StatusCode};
-use troupe_auth::{Counter, OnSuccess, Policy};
-use troupe_spin::edge::ratelimit::{RATE_LIMIT, RATE_LIMIT_POLICY};
-use troupe_spin::edge::Problem;
-use troupe_spin::store::{transaction, Database, DbError, KeyValue};
+use troupe_accounts::{Counter, OnSuccess, Policy};
+use troupe_edge::ratelimit::{RATE_LIMIT, RATE_LIMIT_POLICY};
+use troupe_edge::Problem;
+use troupe_ids::SessionId;
+use troupe_store::{transaction, Database, DbError, KeyValue};
 
 use crate::store::{self, Count};
 use crate::Auth;
@@ -58,7 +59,12 @@ pub fn settle_success(db: &dyn Database, counters: &[Counter], now_ms: i64) -> R
 /// the transaction rolls back and the request answers 503, so no revocation
 /// is ever answered as done while `users` would still accept its tokens.
 /// A retry (every revoking route is idempotent) does it again.
-pub fn publish_revocations(auth: &Auth, tx: &dyn Database, session_ids: &[String], now_ms: i64) -> Result<(), Problem> {
+pub fn publish_revocations(
+    auth: &Auth,
+    tx: &dyn Database,
+    session_ids: &[SessionId],
+    now_ms: i64,
+) -> Result<(), Problem> {
     if session_ids.is_empty() {
         return Ok(());
     }
@@ -85,7 +91,7 @@ pub fn publish_revocations(auth: &Auth, tx: &dyn Database, session_ids: &[String
 /// answer, and a failure is only logged.
 pub fn sweep(auth: &Auth, now_ms: i64) {
     if let Err(e) = try_sweep(auth, now_ms) {
-        troupe_spin::warn("sweep", &format!("housekeeping failed, will retry on a later request: {e}"));
+        troupe_spin_adapter::warn("sweep", &format!("housekeeping failed, will retry on a later request: {e}"));
     }
 }
 

@@ -2,10 +2,10 @@
 //! address, the password hasher, and the caller's access token and session.
 
 use http::{header, StatusCode};
-use troupe_auth::PasswordHasher;
+use troupe_accounts::PasswordHasher;
 use troupe_auth_contract::tokens::LEEWAY_SECS;
-use troupe_spin::edge::client::address_bucket;
-use troupe_spin::edge::{Exchange, Fields, Problem, Response};
+use troupe_edge::client::address_bucket;
+use troupe_edge::{Exchange, Fields, Problem, Response};
 use troupe_tokens::{AccessClaims, Expectations};
 
 use crate::store::{self, Client};
@@ -14,7 +14,7 @@ use crate::Auth;
 pub(crate) type Ex<'a> = Exchange<'a, Auth>;
 
 pub(crate) fn now_ms() -> i64 {
-    troupe_spin::now_ms()
+    troupe_spin_adapter::now_ms()
 }
 
 pub(crate) fn hasher(auth: &Auth) -> Result<PasswordHasher, Problem> {
@@ -22,13 +22,13 @@ pub(crate) fn hasher(auth: &Auth) -> Result<PasswordHasher, Problem> {
 }
 
 /// Read a required text field and validate it with `parse`.
-pub(crate) fn field<T>(
+pub(crate) fn field<T, E: std::fmt::Display>(
     fields: &mut Fields,
     name: &str,
-    parse: impl FnOnce(&str) -> Result<T, troupe_auth::FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Option<T> {
     let raw: Option<String> = fields.required(name);
-    fields.check(name, raw, |raw| parse(&raw).map_err(|e| e.0))
+    fields.check(name, raw, |raw| parse(&raw).map_err(|e| e.to_string()))
 }
 
 /// `Some` for every field once `finish` succeeded; `None` is a bug.
@@ -76,7 +76,7 @@ pub(crate) fn admit_session(
     session: Option<&store::SessionState>,
 ) -> Result<(), Problem> {
     match session {
-        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => ex.authenticated(&claims.sub),
+        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => ex.authenticated(claims.sub.as_str()),
         _ => Err(Problem::unauthorized("the session has ended")),
     }
 }

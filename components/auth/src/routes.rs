@@ -1,6 +1,6 @@
 //! The component's routes, and which module answers each.
 
-use troupe_spin::edge::Router;
+use troupe_edge::Router;
 
 use crate::{account, internal, keys, sessions, Auth};
 

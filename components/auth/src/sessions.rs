@@ -3,10 +3,11 @@
 
 use http::{header, StatusCode};
 use serde::Serialize;
-use troupe_auth::refresh::{self, Decision};
-use troupe_auth::{RefreshToken, Sealer};
-use troupe_spin::edge::{json_body, json_response, Problem, Response};
-use troupe_spin::store::transaction;
+use troupe_accounts::refresh::{self, Decision};
+use troupe_accounts::{RefreshToken, Sealer};
+use troupe_edge::{json_body, json_response, Problem, Response};
+use troupe_ids::SessionId;
+use troupe_store::transaction;
 
 use crate::protect::{self, publish_revocations};
 use crate::request::{authenticate, empty, now_ms, validated, Ex};
@@ -50,7 +51,7 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
         match refresh::decide(&state, now) {
             Decision::Rotate if attempt == 0 => {
                 if let Some(tokens) = rotate(auth, session, &digest, now)? {
-                    ex.set_user(&session.user_id);
+                    ex.set_user(session.user_id.as_str());
                     return json_response(StatusCode::OK, &tokens);
                 }
                 // Changed under us: decide again on what the database says now.
@@ -62,10 +63,10 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
                 let sealer = Sealer::new(auth.keys()?.signing.seed());
                 let replay = token
                     .grace_pair
-                    .and_then(|sealed| sealer.open(&session.id, &sealed))
+                    .and_then(|sealed| sealer.open(session.id.as_str(), &sealed))
                     .and_then(|json| serde_json::from_slice::<TokenPair>(&json).ok());
                 if let Some(tokens) = replay {
-                    ex.set_user(&session.user_id);
+                    ex.set_user(session.user_id.as_str());
                     return json_response(StatusCode::OK, &tokens);
                 }
                 // A pair that cannot be opened (the signing key changed) is
@@ -87,13 +88,13 @@ fn rotate(auth: &Auth, session: &store::SessionState, replaced: &str, now: i64) 
     let expires_ms = (now + settings.refresh_ttl_secs() * 1000).min(session.ends_ms);
     let minted = SessionToken {
         user_id: &session.user_id,
-        role: &session.role,
+        role: session.role,
         session_id: &session.id,
         ends_ms: session.ends_ms,
     };
     let tokens = pair(access_token(auth, &minted, now)?, &next);
     let sealer = Sealer::new(auth.keys()?.signing.seed());
-    let sealed_pair = sealer.seal(&session.id, &serde_json::to_vec(&tokens).map_err(Problem::internal)?);
+    let sealed_pair = sealer.seal(session.id.as_str(), &serde_json::to_vec(&tokens).map_err(Problem::internal)?);
     let rotation = store::Rotation {
         session_id: &session.id,
         replaced,
@@ -108,22 +109,24 @@ fn rotate(auth: &Auth, session: &store::SessionState, replaced: &str, now: i64) 
 
 /// A replaced refresh token came back after its grace interval: revoke its
 /// session. The client gets the same 401 as for any invalid token.
-fn revoke_reused(auth: &Auth, session_id: &str, now: i64) -> Result<Response, Problem> {
+fn revoke_reused(auth: &Auth, session_id: &SessionId, now: i64) -> Result<Response, Problem> {
     transaction(auth.db()?, |tx| {
         store::revoke_session(tx, session_id, None, "refresh token reuse", now)?;
         // Reuse ends the session even when the key-value store fails: the
         // session row says revoked (refresh and auth's routes refuse it), and
         // `users` reads that row whenever it cannot read the store.
-        let ids = [session_id.to_owned()];
-        if let Err(problem) = publish_revocations(auth, tx, &ids, now) {
-            troupe_spin::warn(
+        if let Err(problem) = publish_revocations(auth, tx, std::slice::from_ref(session_id), now) {
+            troupe_spin_adapter::warn(
                 "revocation",
                 &format!("reuse revoked session {session_id} in the database only: {:?}", problem.cause()),
             );
         }
         Ok::<_, Problem>(())
     })?;
-    troupe_spin::warn("refresh-reuse", &format!("a replaced refresh token came back; session {session_id} revoked"));
+    troupe_spin_adapter::warn(
+        "refresh-reuse",
+        &format!("a replaced refresh token came back; session {session_id} revoked"),
+    );
     Err(Problem::unauthorized("invalid refresh token"))
 }
 
@@ -173,14 +176,16 @@ pub(crate) fn list_sessions(ex: &Ex<'_>) -> Result<Response, Problem> {
 /// otherwise, so that other users' session ids cannot be probed).
 pub(crate) fn delete_session(ex: &Ex<'_>) -> Result<Response, Problem> {
     let claims = authenticate(ex)?;
-    let id = ex.param("id")?;
+    let not_found = || Problem::not_found("no such active session");
+    // Not an id: no such session either (the same 404, as for others' ids).
+    let id = SessionId::parse(ex.param("id")?).map_err(|_| not_found())?;
     let auth = ex.state;
     let now = now_ms();
     transaction(auth.db()?, |tx| {
-        if !store::revoke_session(tx, id, Some(&claims.sub), "signed out by the user", now)? {
-            return Err(Problem::not_found("no such active session"));
+        if !store::revoke_session(tx, &id, Some(&claims.sub), "signed out by the user", now)? {
+            return Err(not_found());
         }
-        publish_revocations(auth, tx, &[id.to_owned()], now)
+        publish_revocations(auth, tx, std::slice::from_ref(&id), now)
     })?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

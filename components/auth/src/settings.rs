@@ -4,9 +4,9 @@
 
 use std::cell::OnceCell;
 
-use troupe_auth::{HashParams, PasswordPolicies, Policy};
+use troupe_accounts::{HashParams, PasswordPolicies, Policy};
 use troupe_auth_contract::tokens::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
-use troupe_spin::variable;
+use troupe_spin_adapter::variable;
 
 /// 30 days, the default session lifetime and retention.
 const THIRTY_DAYS: i64 = 30 * 24 * 3600;
@@ -33,7 +33,10 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> T {
     match variable(name) {
         None => default,
         Some(text) => text.trim().parse().unwrap_or_else(|_| {
-            troupe_spin::warn("settings", &format!("variable {name}={text:?} is not a number; using the default"));
+            troupe_spin_adapter::warn(
+                "settings",
+                &format!("variable {name}={text:?} is not a number; using the default"),
+            );
             default
         }),
     }

@@ -1,15 +1,23 @@
 //! `auth`'s storage adapter: the SQL over the tables it owns (see
 //! migrations/*/0001_accounts.sql). No business rule lives here.
 
-use troupe_auth::{Email, Role, UserRecord};
+use troupe_accounts::{Email, UserRecord};
 use troupe_auth_contract::users::{self as user_rows, columns_of, COLUMNS as USER_COLUMNS};
-use troupe_spin::store::{Database, DbError, Dialect, Value};
+use troupe_ids::{Role, SessionId, UserId};
+use troupe_store::{Database, DbError, Dialect, Row, Value};
+
+/// An id read back from a row (text in both dialects); a row whose id is no
+/// id is corrupt.
+fn id_in<T: std::str::FromStr>(row: &Row<'_>, column: &str) -> Result<T, DbError> {
+    let raw: String = row.get(column)?;
+    raw.parse().map_err(|_| DbError::Decode(format!("{column}: not an id: {raw:?}")))
+}
 
 /// A new account, validated.
 pub struct NewAccount<'a> {
-    pub id: &'a str,
+    pub id: &'a UserId,
     pub email: &'a Email,
-    pub name: &'a troupe_auth::DisplayName,
+    pub name: &'a troupe_accounts::DisplayName,
     pub role: Role,
     pub password_hash: &'a str,
     pub now_ms: i64,
@@ -23,7 +31,7 @@ pub fn insert_account(db: &dyn Database, account: &NewAccount<'_>) -> Result<Use
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) RETURNING {USER_COLUMNS}"
         ),
         &[
-            account.id.into(),
+            account.id.as_str().into(),
             account.email.as_str().into(),
             account.email.key().into(),
             account.name.as_str().into(),
@@ -36,7 +44,7 @@ pub fn insert_account(db: &dyn Database, account: &NewAccount<'_>) -> Result<Use
     let user = user.ok_or_else(|| DbError::Query("INSERT … RETURNING returned no row".into()))?;
     db.execute(
         "INSERT INTO credentials (user_id, password_hash, updated_at) VALUES ($1, $2, $3)",
-        &[account.id.into(), account.password_hash.into(), account.now_ms.into()],
+        &[account.id.as_str().into(), account.password_hash.into(), account.now_ms.into()],
     )?;
     Ok(user)
 }
@@ -62,14 +70,14 @@ pub fn account_by_email(db: &dyn Database, email_key: &str) -> Result<Option<(Us
 }
 
 /// A user with their password hash, by id.
-pub fn account_by_id(db: &dyn Database, user_id: &str) -> Result<Option<(UserRecord, String)>, DbError> {
-    account_where(db, "id", user_id)
+pub fn account_by_id(db: &dyn Database, user_id: &UserId) -> Result<Option<(UserRecord, String)>, DbError> {
+    account_where(db, "id", user_id.as_str())
 }
 
 /// A change to a user's editable fields (`None`: unchanged).
 pub struct UserChange<'a> {
     pub email: Option<&'a Email>,
-    pub name: Option<&'a troupe_auth::DisplayName>,
+    pub name: Option<&'a troupe_accounts::DisplayName>,
     pub role: Option<Role>,
     /// Apply only at this revision; 0: at any.
     pub if_revision: i64,
@@ -78,9 +86,9 @@ pub struct UserChange<'a> {
 
 /// Apply `change` to user `id`, moving its revision on; `None` when the
 /// user is missing or at another revision.
-pub fn update_user(db: &dyn Database, id: &str, change: &UserChange<'_>) -> Result<Option<UserRecord>, DbError> {
+pub fn update_user(db: &dyn Database, id: &UserId, change: &UserChange<'_>) -> Result<Option<UserRecord>, DbError> {
     let mut sets = vec!["revision = revision + 1".to_owned(), "updated_at = $3".to_owned()];
-    let mut params: Vec<Value> = vec![id.into(), change.if_revision.into(), change.now_ms.into()];
+    let mut params: Vec<Value> = vec![id.as_str().into(), change.if_revision.into(), change.now_ms.into()];
     if let Some(email) = change.email {
         params.push(email.as_str().into());
         params.push(email.key().into());
@@ -104,17 +112,17 @@ pub fn update_user(db: &dyn Database, id: &str, change: &UserChange<'_>) -> Resu
 }
 
 /// Whether user `id` exists.
-pub fn user_exists(db: &dyn Database, id: &str) -> Result<bool, DbError> {
-    Ok(!db.query("SELECT id FROM users WHERE id = $1", &[id.into()])?.is_empty())
+pub fn user_exists(db: &dyn Database, id: &UserId) -> Result<bool, DbError> {
+    Ok(!db.query("SELECT id FROM users WHERE id = $1", &[id.as_str().into()])?.is_empty())
 }
 
 /// Delete user `id` (only at `if_revision`; 0: at any) with their
 /// credentials, sessions and refresh tokens (call inside a transaction);
 /// `false` when the user is missing or at another revision.
-pub fn delete_user(db: &dyn Database, id: &str, if_revision: i64) -> Result<bool, DbError> {
+pub fn delete_user(db: &dyn Database, id: &UserId, if_revision: i64) -> Result<bool, DbError> {
     let deleted = db.query(
         "DELETE FROM users WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING id",
-        &[id.into(), if_revision.into()],
+        &[id.as_str().into(), if_revision.into()],
     )?;
     if deleted.is_empty() {
         return Ok(false);
@@ -123,18 +131,18 @@ pub fn delete_user(db: &dyn Database, id: &str, if_revision: i64) -> Result<bool
     // foreign keys only when each connection asks it to.
     db.execute(
         "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
-        &[id.into()],
+        &[id.as_str().into()],
     )?;
-    db.execute("DELETE FROM sessions WHERE user_id = $1", &[id.into()])?;
-    db.execute("DELETE FROM credentials WHERE user_id = $1", &[id.into()])?;
+    db.execute("DELETE FROM sessions WHERE user_id = $1", &[id.as_str().into()])?;
+    db.execute("DELETE FROM credentials WHERE user_id = $1", &[id.as_str().into()])?;
     Ok(true)
 }
 
 /// Replace a user's password hash.
-pub fn set_password_hash(db: &dyn Database, user_id: &str, hash: &str, now_ms: i64) -> Result<(), DbError> {
+pub fn set_password_hash(db: &dyn Database, user_id: &UserId, hash: &str, now_ms: i64) -> Result<(), DbError> {
     db.execute(
         "UPDATE credentials SET password_hash = $2, updated_at = $3 WHERE user_id = $1",
-        &[user_id.into(), hash.into(), now_ms.into()],
+        &[user_id.as_str().into(), hash.into(), now_ms.into()],
     )
 }
 
@@ -155,8 +163,8 @@ pub struct SessionTimes {
 /// Insert a session with its first refresh token.
 pub fn insert_session(
     db: &dyn Database,
-    session_id: &str,
-    user_id: &str,
+    session_id: &SessionId,
+    user_id: &UserId,
     client: &Client,
     refresh_digest: &str,
     times: &SessionTimes,
@@ -166,8 +174,8 @@ pub fn insert_session(
            (id, user_id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr, refresh_token_hash) \
          VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
         &[
-            session_id.into(),
-            user_id.into(),
+            session_id.as_str().into(),
+            user_id.as_str().into(),
             times.now_ms.into(),
             times.expires_ms.into(),
             times.ends_ms.into(),
@@ -180,9 +188,9 @@ pub fn insert_session(
 
 /// A session as refresh and authentication need it.
 pub struct SessionState {
-    pub id: String,
-    pub user_id: String,
-    pub role: String,
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub role: Role,
     pub revoked: bool,
     pub expires_ms: i64,
     /// The absolute end: no refresh reaches past it.
@@ -198,11 +206,12 @@ impl SessionState {
 
 const SESSION_COLUMNS: &str = "s.id, s.user_id, u.role, s.revoked_at, s.expires_at, s.ends_at";
 
-fn session_from_row(row: &troupe_spin::store::Row<'_>) -> Result<SessionState, DbError> {
+fn session_from_row(row: &Row<'_>) -> Result<SessionState, DbError> {
+    let role: String = row.get("role")?;
     Ok(SessionState {
-        id: row.get("id")?,
-        user_id: row.get("user_id")?,
-        role: row.get("role")?,
+        id: id_in(row, "id")?,
+        user_id: id_in(row, "user_id")?,
+        role: Role::parse(&role).map_err(|e| DbError::Decode(format!("role: {e}")))?,
         revoked: row.get::<Option<i64>>("revoked_at")?.is_some(),
         expires_ms: row.get("expires_at")?,
         ends_ms: row.get("ends_at")?,
@@ -210,31 +219,34 @@ fn session_from_row(row: &troupe_spin::store::Row<'_>) -> Result<SessionState, D
 }
 
 /// A session by id.
-pub fn session(db: &dyn Database, session_id: &str) -> Result<Option<SessionState>, DbError> {
+pub fn session(db: &dyn Database, session_id: &SessionId) -> Result<Option<SessionState>, DbError> {
     let rows = db.query(
         &format!("SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"),
-        &[session_id.into()],
+        &[session_id.as_str().into()],
     )?;
     rows.first().map(|row| session_from_row(&row)).transpose()
 }
 
 /// A session by id with its user, in one query (`GET /me`).
-pub fn session_with_user(db: &dyn Database, session_id: &str) -> Result<Option<(SessionState, UserRecord)>, DbError> {
+pub fn session_with_user(
+    db: &dyn Database,
+    session_id: &SessionId,
+) -> Result<Option<(SessionState, UserRecord)>, DbError> {
     let columns = columns_of("u");
     let rows = db.query(
         &format!(
             "SELECT {columns}, s.revoked_at, s.expires_at, s.ends_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
         ),
-        &[session_id.into()],
+        &[session_id.as_str().into()],
     )?;
     rows.first()
         .map(|row| {
             let user = user_rows::record(&row)?;
             let session = SessionState {
-                id: session_id.to_owned(),
+                id: session_id.clone(),
                 user_id: user.user.id.clone(),
-                role: user.user.role.as_str().to_owned(),
+                role: user.user.role,
                 revoked: row.get::<Option<i64>>("revoked_at")?.is_some(),
                 expires_ms: row.get("expires_at")?,
                 ends_ms: row.get("ends_at")?,
@@ -284,7 +296,7 @@ pub fn presented_token(db: &dyn Database, digest: &str) -> Result<Option<Present
 /// `replaced` (a digest) gives way to `next`, and the session keeps the
 /// sealed new pair for the grace interval.
 pub struct Rotation<'a> {
-    pub session_id: &'a str,
+    pub session_id: &'a SessionId,
     pub replaced: &'a str,
     pub next: &'a str,
     pub now_ms: i64,
@@ -329,7 +341,7 @@ impl Rotation<'_> {
     /// `$1` … `$7` of the statements above.
     fn params(&self) -> [Value; 7] {
         [
-            self.session_id.into(),
+            self.session_id.as_str().into(),
             self.replaced.into(),
             self.now_ms.into(),
             self.next.into(),
@@ -344,31 +356,31 @@ impl Rotation<'_> {
 /// session (the caller's own, on a password change).
 pub fn revoke_user_sessions(
     db: &dyn Database,
-    user_id: &str,
-    except: Option<&str>,
+    user_id: &UserId,
+    except: Option<&SessionId>,
     why: &str,
     now_ms: i64,
-) -> Result<Vec<String>, DbError> {
+) -> Result<Vec<SessionId>, DbError> {
     let rows = db.query(
         "UPDATE sessions SET revoked_at = $3, revoked_why = $4, grace_pair = NULL \
          WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2 RETURNING id",
-        &[user_id.into(), except.unwrap_or("").into(), now_ms.into(), why.into()],
+        &[user_id.as_str().into(), except.map_or("", SessionId::as_str).into(), now_ms.into(), why.into()],
     )?;
-    rows.iter().map(|row| row.get("id")).collect()
+    rows.iter().map(|row| id_in(&row, "id")).collect()
 }
 
 /// Revoke one session of `user_id`; `false` if there is no such active session.
 pub fn revoke_session(
     db: &dyn Database,
-    session_id: &str,
-    user_id: Option<&str>,
+    session_id: &SessionId,
+    user_id: Option<&UserId>,
     why: &str,
     now_ms: i64,
 ) -> Result<bool, DbError> {
     let rows = db.query(
         "UPDATE sessions SET revoked_at = $3, revoked_why = $4, grace_pair = NULL \
          WHERE id = $1 AND ($2 = '' OR user_id = $2) AND revoked_at IS NULL RETURNING id",
-        &[session_id.into(), user_id.unwrap_or("").into(), now_ms.into(), why.into()],
+        &[session_id.as_str().into(), user_id.map_or("", UserId::as_str).into(), now_ms.into(), why.into()],
     )?;
     Ok(!rows.is_empty())
 }
@@ -376,7 +388,7 @@ pub fn revoke_session(
 /// One row of the session list.
 #[derive(serde::Serialize)]
 pub struct SessionView {
-    pub id: String,
+    pub id: SessionId,
     pub created_at: String,
     pub last_used_at: String,
     pub expires_at: String,
@@ -389,26 +401,26 @@ pub struct SessionView {
 /// The active sessions of a user, newest first.
 pub fn active_sessions(
     db: &dyn Database,
-    user_id: &str,
-    current: &str,
+    user_id: &UserId,
+    current: &SessionId,
     now_ms: i64,
 ) -> Result<Vec<SessionView>, DbError> {
     let rows = db.query(
         "SELECT id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr FROM sessions \
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND ends_at > $2 \
          ORDER BY created_at DESC, id DESC",
-        &[user_id.into(), now_ms.into()],
+        &[user_id.as_str().into(), now_ms.into()],
     )?;
     rows.iter()
         .map(|row| {
-            let id: String = row.get("id")?;
+            let id: SessionId = id_in(&row, "id")?;
             Ok(SessionView {
-                current: id == current,
+                current: &id == current,
                 id,
-                created_at: troupe_auth::rfc3339(row.get("created_at")?),
-                last_used_at: troupe_auth::rfc3339(row.get("last_used_at")?),
-                expires_at: troupe_auth::rfc3339(row.get("expires_at")?),
-                ends_at: troupe_auth::rfc3339(row.get("ends_at")?),
+                created_at: troupe_accounts::rfc3339(row.get("created_at")?),
+                last_used_at: troupe_accounts::rfc3339(row.get("last_used_at")?),
+                expires_at: troupe_accounts::rfc3339(row.get("expires_at")?),
+                ends_at: troupe_accounts::rfc3339(row.get("ends_at")?),
                 user_agent: row.get("user_agent")?,
                 client_address: row.get("client_addr")?,
             })
@@ -418,7 +430,7 @@ pub fn active_sessions(
 
 /// Record that `auth:revoked-session:<id>` was published for each session,
 /// to be deleted from the key-value store at `until_ms` (see [`sweep`]).
-pub fn record_revocations(db: &dyn Database, session_ids: &[String], until_ms: i64) -> Result<(), DbError> {
+pub fn record_revocations(db: &dyn Database, session_ids: &[SessionId], until_ms: i64) -> Result<(), DbError> {
     for id in session_ids {
         db.execute(
             "INSERT INTO auth_revocations (session_id, expires_at) VALUES ($1, $2) \
@@ -430,8 +442,8 @@ pub fn record_revocations(db: &dyn Database, session_ids: &[String], until_ms: i
 }
 
 /// A user's role, if the user exists.
-pub fn role_of(db: &dyn Database, user_id: &str) -> Result<Option<Role>, DbError> {
-    let rows = db.query("SELECT role FROM users WHERE id = $1", &[user_id.into()])?;
+pub fn role_of(db: &dyn Database, user_id: &UserId) -> Result<Option<Role>, DbError> {
+    let rows = db.query("SELECT role FROM users WHERE id = $1", &[user_id.as_str().into()])?;
     rows.first()
         .map(|row| Role::parse(&row.get::<String>("role")?).map_err(|e| DbError::Decode(format!("role: {e}"))))
         .transpose()
@@ -532,16 +544,16 @@ pub fn sweep_grace_pairs(db: &dyn Database, now_ms: i64) -> Result<usize, DbErro
 
 /// Revocation records whose key-value copy may go: no access token of their
 /// session can be valid any more.
-pub fn expired_revocations(db: &dyn Database, now_ms: i64) -> Result<Vec<String>, DbError> {
+pub fn expired_revocations(db: &dyn Database, now_ms: i64) -> Result<Vec<SessionId>, DbError> {
     let rows = db.query(
         "SELECT session_id FROM auth_revocations WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2",
         &[now_ms.into(), SWEEP_BATCH.into()],
     )?;
-    rows.iter().map(|row| row.get("session_id")).collect()
+    rows.iter().map(|row| id_in(&row, "session_id")).collect()
 }
 
 /// Forget revocation records (once their key-value copies are deleted).
-pub fn forget_revocations(db: &dyn Database, session_ids: &[String]) -> Result<(), DbError> {
+pub fn forget_revocations(db: &dyn Database, session_ids: &[SessionId]) -> Result<(), DbError> {
     for id in session_ids {
         db.execute("DELETE FROM auth_revocations WHERE session_id = $1", &[id.as_str().into()])?;
     }

@@ -2,9 +2,10 @@
 //! refresh token, and the session a sign-in opens.
 
 use serde::{Deserialize, Serialize};
-use troupe_auth::{RefreshToken, User};
-use troupe_spin::edge::Problem;
-use troupe_spin::store::Database;
+use troupe_accounts::{RefreshToken, User};
+use troupe_edge::Problem;
+use troupe_ids::{Role, SessionId, UserId};
+use troupe_store::Database;
 use troupe_tokens::AccessClaims;
 
 use crate::store::{self, Client, SessionTimes};
@@ -21,9 +22,9 @@ pub(crate) struct TokenPair {
 
 /// What an access token is minted for.
 pub(crate) struct SessionToken<'a> {
-    pub(crate) user_id: &'a str,
-    pub(crate) role: &'a str,
-    pub(crate) session_id: &'a str,
+    pub(crate) user_id: &'a UserId,
+    pub(crate) role: Role,
+    pub(crate) session_id: &'a SessionId,
     pub(crate) ends_ms: i64,
 }
 
@@ -35,13 +36,13 @@ pub(crate) fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64)
     let claims = AccessClaims {
         iss: settings.issuer().to_owned(),
         aud: settings.audience().to_owned(),
-        sub: session.user_id.to_owned(),
+        sub: session.user_id.clone(),
         iat: now,
         nbf: now,
         exp,
-        jti: troupe_spin::new_id(),
-        sid: session.session_id.to_owned(),
-        role: session.role.to_owned(),
+        jti: troupe_spin_adapter::new_id(),
+        sid: session.session_id.clone(),
+        role: session.role,
     };
     Ok((auth.signing_keys()?.signing.sign(&claims).map_err(Problem::internal)?, exp - now))
 }
@@ -75,12 +76,12 @@ pub(crate) fn open_session(
     now_ms: i64,
 ) -> Result<TokenPair, Problem> {
     let settings = auth.settings();
-    let session_id = troupe_spin::new_id();
+    let session_id = SessionId::generate();
     let refresh = RefreshToken::generate();
     let ends_ms = now_ms + settings.session_max_age_secs() * 1000;
     let times =
         SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs() * 1000).min(ends_ms), ends_ms };
     store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times)?;
-    let session = SessionToken { user_id: &user.id, role: user.role.as_str(), session_id: &session_id, ends_ms };
+    let session = SessionToken { user_id: &user.id, role: user.role, session_id: &session_id, ends_ms };
     Ok(pair(access_token(auth, &session, now_ms)?, &refresh))
 }

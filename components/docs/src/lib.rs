@@ -10,7 +10,7 @@
 
 use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use http::{HeaderValue, StatusCode};
-use troupe_spin::edge::{Exchange, Problem, Response, Router};
+use troupe_edge::{Exchange, Problem, Response, Router};
 
 /// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
 /// which the workspace's `unsafe_code = "deny"` allows here only. Natively
@@ -21,11 +21,11 @@ use troupe_spin::edge::{Exchange, Problem, Response, Router};
 mod export {
     use spin_sdk::http::IncomingRequest;
     use spin_sdk::http_component;
-    use troupe_spin::edge::Response;
+    use troupe_edge::Response;
 
     #[http_component]
     async fn handle(request: IncomingRequest) -> Response {
-        troupe_spin::serve("docs", &super::router(), request, &()).await
+        troupe_spin_adapter::serve("docs", &super::router(), request, &()).await
     }
 }
 

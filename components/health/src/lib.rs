@@ -11,8 +11,8 @@ use std::time::Instant;
 use http::StatusCode;
 use serde::Serialize;
 use troupe_auth_contract::keys::SIGNING_KEY_SOURCE;
-use troupe_spin::edge::{json_response, Exchange, Problem, Response, Router};
-use troupe_spin::store::{latest_version, schema_version, KeyValue};
+use troupe_edge::{json_response, Exchange, Problem, Response, Router};
+use troupe_store::{latest_version, schema_version, KeyValue};
 
 /// The Wasm export. `#[http_component]` generates the `unsafe` ABI glue,
 /// which the workspace's `unsafe_code = "deny"` allows here only. Natively
@@ -28,7 +28,7 @@ mod export {
 
     #[http_component]
     async fn handle(request: IncomingRequest) -> Response {
-        troupe_spin::serve("health", &router(), request, &()).await
+        troupe_spin_adapter::serve("health", &router(), request, &()).await
     }
 }
 
@@ -75,7 +75,7 @@ struct Readiness {
 }
 
 fn signing_key_source() -> String {
-    troupe_spin::key_value("default")
+    troupe_spin_adapter::key_value("default")
         .ok()
         .and_then(|store| store.get(SIGNING_KEY_SOURCE).ok().flatten())
         .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -103,15 +103,15 @@ fn timed(probe: impl FnOnce() -> Result<(), String>) -> Check {
 fn check_database() -> Result<(), String> {
     // Readiness is where a fresh deployment's schema gets created even
     // before the first write (requests that only read never migrate).
-    let db = troupe_spin::database().and_then(|db| db.migrate().map(|()| db)).map_err(|e| {
-        troupe_spin::warn("readiness", &format!("database: {e}"));
+    let db = troupe_spin_adapter::database().and_then(|db| db.migrate().map(|()| db)).map_err(|e| {
+        troupe_spin_adapter::warn("readiness", &format!("database: {e}"));
         "the database cannot be opened or migrated".to_owned()
     })?;
     match schema_version(&db) {
         Ok(Some(version)) if version == latest_version() => Ok(()),
         Ok(version) => Err(format!("schema at version {}, expected {}", version.unwrap_or(0), latest_version())),
         Err(e) => {
-            troupe_spin::warn("readiness", &format!("database: {e}"));
+            troupe_spin_adapter::warn("readiness", &format!("database: {e}"));
             Err("the database does not answer queries".to_owned())
         }
     }
@@ -119,11 +119,11 @@ fn check_database() -> Result<(), String> {
 
 fn check_key_value() -> Result<(), String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        troupe_spin::warn("readiness", &format!("key-value {what}: {e}"));
+        troupe_spin_adapter::warn("readiness", &format!("key-value {what}: {e}"));
         format!("the key-value store failed to {what}")
     };
-    let store = troupe_spin::key_value("default").map_err(|e| fail("open", &e))?;
-    let key = format!("health:probe:{}", troupe_spin::new_id());
+    let store = troupe_spin_adapter::key_value("default").map_err(|e| fail("open", &e))?;
+    let key = format!("health:probe:{}", troupe_spin_adapter::new_id());
     let value = key.as_bytes();
     store.set(&key, value).map_err(|e| fail("write", &e))?;
     let read = store.get(&key).map_err(|e| fail("read", &e))?;

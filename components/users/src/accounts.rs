@@ -3,8 +3,9 @@
 
 use http::{header, Method, StatusCode};
 use serde_json::Value;
-use troupe_auth::UserRecord;
-use troupe_spin::edge::Problem;
+use troupe_accounts::UserRecord;
+use troupe_edge::Problem;
+use troupe_ids::UserId;
 
 const AUTH: &str = "http://auth.spin.internal";
 
@@ -20,7 +21,7 @@ fn call(method: Method, path: &str, body: Option<&Value>) -> Result<Option<UserR
         None => Vec::new(),
     };
     let request = request.body(bytes).map_err(Problem::internal)?;
-    let response = troupe_spin::send(request).map_err(|e| Problem::unavailable(format!("auth: {e}")))?;
+    let response = troupe_spin_adapter::send(request).map_err(|e| Problem::unavailable(format!("auth: {e}")))?;
     let status = response.status();
     if status == StatusCode::NO_CONTENT {
         return Ok(None);
@@ -40,14 +41,14 @@ pub fn create(body: &Value) -> Result<UserRecord, Problem> {
 }
 
 /// Change a user, if still at `revision` (0: whatever it is).
-pub fn update(id: &str, mut changes: serde_json::Map<String, Value>, revision: i64) -> Result<UserRecord, Problem> {
+pub fn update(id: &UserId, mut changes: serde_json::Map<String, Value>, revision: i64) -> Result<UserRecord, Problem> {
     changes.insert("if_revision".into(), revision.into());
     call(Method::PATCH, &format!("/internal/users/{id}"), Some(&Value::Object(changes)))?
         .ok_or_else(|| Problem::internal("auth returned no user"))
 }
 
 /// Delete a user, if still at `revision` (0: whatever it is).
-pub fn delete(id: &str, revision: i64) -> Result<(), Problem> {
+pub fn delete(id: &UserId, revision: i64) -> Result<(), Problem> {
     call(Method::DELETE, &format!("/internal/users/{id}"), Some(&serde_json::json!({"if_revision": revision})))
         .map(drop)
 }

@@ -1,12 +1,12 @@
 //! Who is calling: the access token, verified by the imported verifier, and
 //! the revocations `auth` publishes.
 
-use troupe_auth::Role;
 use troupe_auth_contract::keys::{revoked_session, PUBLIC_KEYS as PUBLISHED_KEYS};
 use troupe_auth_contract::tokens::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEEWAY_SECS};
-use troupe_spin::edge::Problem;
-use troupe_spin::store::KeyValue;
-use troupe_spin::variable;
+use troupe_edge::Problem;
+use troupe_ids::{Role, SessionId, UserId};
+use troupe_spin_adapter::variable;
+use troupe_store::KeyValue;
 use troupe_users::Caller;
 
 use crate::bindings::troupe::auth::types::{Expectations, PublicKey, VerifyError};
@@ -49,27 +49,36 @@ pub fn authenticate(users: &Users, authorization: Option<&str>) -> Result<Caller
     let expect = Expectations {
         issuer: variable("jwt_issuer").unwrap_or_else(|| DEFAULT_ISSUER.into()),
         audience: variable("jwt_audience").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
-        now: troupe_spin::now_ms() / 1000,
+        now: troupe_spin_adapter::now_ms() / 1000,
         leeway: LEEWAY_SECS,
     };
     let claims = verifier::verify(authorization, &public_keys(users)?, &expect)
         .map_err(|e| Problem::unauthorized(describe(&e)))?;
-    if revoked(users, &claims.session_id)? {
+    // The verifier is swappable: its claims are parsed like any input.
+    let invalid = || Problem::unauthorized("the access token is invalid");
+    let (user_id, session_id, role) = (
+        UserId::parse(&claims.subject).map_err(|_| invalid())?,
+        SessionId::parse(&claims.session_id).map_err(|_| invalid())?,
+        Role::parse(&claims.role).map_err(|_| invalid())?,
+    );
+    if revoked(users, &session_id)? {
         return Err(Problem::unauthorized("the session has ended"));
     }
-    let role = Role::parse(&claims.role).map_err(|_| Problem::unauthorized("the access token is invalid"))?;
-    Ok(Caller { user_id: claims.subject, role })
+    Ok(Caller { user_id, role })
 }
 
 /// Whether `auth` revoked the session: its key-value record, or, when the
 /// store fails, the session row itself (a missing row counts as revoked).
 /// With neither readable the request fails (503): nobody is let in unchecked.
-fn revoked(users: &Users, session_id: &str) -> Result<bool, Problem> {
+fn revoked(users: &Users, session_id: &SessionId) -> Result<bool, Problem> {
     let key = revoked_session(session_id);
     match users.kv().and_then(|kv| kv.get(&key).map_err(Problem::from)) {
         Ok(record) => Ok(record.is_some()),
         Err(_) => {
-            troupe_spin::warn("revocation", "revocations unavailable in the key-value store; reading the session");
+            troupe_spin_adapter::warn(
+                "revocation",
+                "revocations unavailable in the key-value store; reading the session",
+            );
             Ok(crate::store::session_revoked(users.db()?, session_id)?.unwrap_or(true))
         }
     }

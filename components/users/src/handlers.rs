@@ -3,13 +3,12 @@
 use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use troupe_auth::{User, UserRecord};
-use troupe_spin::edge::protect::{etag_matches, Comparison};
-use troupe_spin::edge::{
-    json_body, json_object, json_response, Exchange, FieldError, Patch, Problem, Response, Router,
-};
-use troupe_spin::store::{Cache, Database, KeyValue};
-use troupe_users::{links, request_fingerprint, valid_id, Access, Caller, Cursor, ListQuery, Page};
+use troupe_accounts::{User, UserRecord};
+use troupe_edge::protect::{etag_matches, Comparison};
+use troupe_edge::{json_body, json_object, json_response, Exchange, FieldError, Patch, Problem, Response, Router};
+use troupe_ids::{Role, UserId};
+use troupe_store::{Cache, Database, KeyValue};
+use troupe_users::{links, request_fingerprint, Access, Caller, Cursor, ListQuery, Page};
 
 use crate::{accounts, cache_ttl_ms, caller, store, Users};
 
@@ -37,7 +36,7 @@ pub fn router() -> Router<Users> {
 
 fn authenticate(ex: &Ex<'_>) -> Result<Caller, Problem> {
     let caller = caller::authenticate(ex.state, ex.header(header::AUTHORIZATION))?;
-    ex.authenticated(&caller.user_id)?;
+    ex.authenticated(caller.user_id.as_str())?;
     Ok(caller)
 }
 
@@ -48,19 +47,14 @@ fn grant(access: Access) -> Result<(), Problem> {
     }
 }
 
-fn user_id<'a>(ex: &'a Ex<'_>) -> Result<&'a str, Problem> {
-    let id = ex.param("id")?;
-    if valid_id(id) {
-        Ok(id)
-    } else {
-        Err(Problem::invalid_field("id", "must be a user id (a UUID)"))
-    }
+fn user_id(ex: &Ex<'_>) -> Result<UserId, Problem> {
+    UserId::parse(ex.param("id")?).map_err(|_| Problem::invalid_field("id", "must be a user id (a UUID)"))
 }
 
 /// Read a user through the cache. A failing cache degrades to the database;
 /// a time-to-live of 0 turns the cache off (no entry would ever be fresh).
-fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> {
-    let started = troupe_spin::now_ms();
+fn read_through(users: &Users, id: &UserId) -> Result<Option<UserRecord>, Problem> {
+    let started = troupe_spin_adapter::now_ms();
     let ttl = cache_ttl_ms();
     if ttl == 0 {
         return Ok(store::user(users.db()?, id)?);
@@ -71,11 +65,11 @@ fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> 
     };
     let cache = Cache::new(kv, CACHE, ttl);
     let now = u64::try_from(started).unwrap_or_default();
-    match cache.get::<UserRecord>(id, now) {
+    match cache.get::<UserRecord>(id.as_str(), now) {
         Ok(Some(record)) => return Ok(Some(record)),
         Ok(None) => {}
         Err(e) => {
-            troupe_spin::warn("user-cache", &format!("the cache is unavailable, reading the database: {e}"));
+            troupe_spin_adapter::warn("user-cache", &format!("the cache is unavailable, reading the database: {e}"));
             return Ok(store::user(users.db()?, id)?);
         }
     }
@@ -85,8 +79,8 @@ fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> 
             kv.get(&format!("{FENCE}{id}")).map(|v| v.and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok()));
         let fresh = matches!(fence, Ok(None)) || matches!(fence, Ok(Some(changed)) if changed < started);
         if fresh {
-            if let Err(e) = cache.put(id, record, now) {
-                troupe_spin::warn("user-cache", &format!("could not cache user {id}: {e}"));
+            if let Err(e) = cache.put(id.as_str(), record, now) {
+                troupe_spin_adapter::warn("user-cache", &format!("could not cache user {id}: {e}"));
             }
         }
     }
@@ -95,21 +89,21 @@ fn read_through(users: &Users, id: &str) -> Result<Option<UserRecord>, Problem> 
 
 /// After a successful change: fence off slower readers, then cache the new
 /// version. After a deletion (`record` is `None`): fence and forget.
-fn remember(users: &Users, id: &str, record: Option<&UserRecord>) {
-    let now = troupe_spin::now_ms();
+fn remember(users: &Users, id: &UserId, record: Option<&UserRecord>) {
+    let now = troupe_spin_adapter::now_ms();
     let outcome = users.kv().map_err(|p| p.status().to_string()).and_then(|kv| {
         kv.set(&format!("{FENCE}{id}"), now.to_string().as_bytes()).map_err(|e| e.to_string())?;
         let cache = Cache::new(kv, CACHE, cache_ttl_ms());
         match record {
-            Some(record) => cache.put(id, record, u64::try_from(now).unwrap_or_default()),
-            None => cache.invalidate(id),
+            Some(record) => cache.put(id.as_str(), record, u64::try_from(now).unwrap_or_default()),
+            None => cache.invalidate(id.as_str()),
         }
         .map_err(|e| e.to_string())
     });
     if let Err(e) = outcome {
         // The change is committed and cannot be undone; the cached copy, if
         // the store still serves one, ages out with its time-to-live.
-        troupe_spin::warn("user-cache", &format!("could not refresh the cached user {id}: {e}"));
+        troupe_spin_adapter::warn("user-cache", &format!("could not refresh the cached user {id}: {e}"));
     }
 }
 
@@ -130,8 +124,8 @@ fn user_response(status: StatusCode, record: &UserRecord) -> Result<Response, Pr
 fn get_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let caller = authenticate(ex)?;
     let id = user_id(ex)?;
-    grant(caller.may_access(id))?;
-    let record = read_through(ex.state, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
+    grant(caller.may_access(&id))?;
+    let record = read_through(ex.state, &id)?.ok_or_else(|| Problem::not_found("no such user"))?;
     if ex.header(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &record.etag(), Comparison::Weak)) {
         let mut response = http::Response::new(Vec::new());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -171,7 +165,7 @@ fn list_users(ex: &Ex<'_>) -> Result<Response, Problem> {
     let mut next_cursor = None;
     for (index, listed) in rows.into_iter().take(query.limit as usize).enumerate() {
         if more && index + 1 == query.limit as usize {
-            next_cursor = Some(Cursor { value: listed.sort_value, id: listed.record.user.id.clone() }.encode());
+            next_cursor = Some(Cursor { value: listed.sort_value, id: listed.record.user.id.to_string() }.encode());
         }
         data.push(listed.record.user);
     }
@@ -216,8 +210,8 @@ enum Remembered {
     Replay(Response),
 }
 
-fn claim_key(db: &dyn Database, caller: &str, key: &str, fingerprint: &str) -> Result<Remembered, Problem> {
-    let now = troupe_spin::now_ms();
+fn claim_key(db: &dyn Database, caller: &UserId, key: &str, fingerprint: &str) -> Result<Remembered, Problem> {
+    let now = troupe_spin_adapter::now_ms();
     store::forget_expired_keys(db, caller, key, now - IDEMPOTENCY_WINDOW_MS)?;
     if store::claim_key(db, caller, key, fingerprint, now)? {
         return Ok(Remembered::Proceed);
@@ -286,7 +280,7 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
 /// The current version of user `id` for a change: 404 if absent, 412 if the
 /// request's `If-Match` names another version. Returns the record and the
 /// revision the change must apply to (0 without `If-Match`).
-fn current_for_change(ex: &Ex<'_>, id: &str) -> Result<(UserRecord, i64), Problem> {
+fn current_for_change(ex: &Ex<'_>, id: &UserId) -> Result<(UserRecord, i64), Problem> {
     let record = store::user(ex.state.db()?, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
     match ex.header(header::IF_MATCH) {
         None => Ok((record, 0)),
@@ -303,13 +297,13 @@ fn current_for_change(ex: &Ex<'_>, id: &str) -> Result<(UserRecord, i64), Proble
 fn change(
     ex: &Ex<'_>,
     caller: &Caller,
-    id: &str,
+    id: &UserId,
     changes: Map<String, Value>,
     current: &UserRecord,
     revision: i64,
 ) -> Result<Response, Problem> {
     if let Some(role) = changes.get("role").and_then(Value::as_str) {
-        if let Ok(role) = troupe_auth::Role::parse(role) {
+        if let Ok(role) = Role::parse(role) {
             grant(caller.may_set_role(current.user.role, role))?;
         }
     }
@@ -323,25 +317,25 @@ fn change(
 fn replace_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let caller = authenticate(ex)?;
     let id = user_id(ex)?;
-    grant(caller.may_access(id))?;
+    grant(caller.may_access(&id))?;
     let mut fields = json_body(ex.request, &[])?;
     let email: Option<String> = fields.required("email");
     let name: Option<String> = fields.required("name");
     let role: Option<String> = fields.required("role");
     fields.finish()?;
-    let (current, revision) = current_for_change(ex, id)?;
+    let (current, revision) = current_for_change(ex, &id)?;
     let mut changes = Map::new();
     changes.insert("email".into(), email.into());
     changes.insert("name".into(), name.into());
     changes.insert("role".into(), role.into());
-    change(ex, &caller, id, changes, &current, revision)
+    change(ex, &caller, &id, changes, &current, revision)
 }
 
 /// `PATCH /api/v1/users/:id` (JSON Merge Patch) `{email?, name?, role?}`.
 fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let caller = authenticate(ex)?;
     let id = user_id(ex)?;
-    grant(caller.may_access(id))?;
+    grant(caller.may_access(&id))?;
     let mut fields = json_body(ex.request, &[MERGE_PATCH])?;
     let mut changes = Map::new();
     for name in ["email", "name", "role"] {
@@ -354,21 +348,21 @@ fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         }
     }
     fields.finish()?;
-    let (current, revision) = current_for_change(ex, id)?;
+    let (current, revision) = current_for_change(ex, &id)?;
     if changes.is_empty() {
         return user_response(StatusCode::OK, &current);
     }
-    change(ex, &caller, id, changes, &current, revision)
+    change(ex, &caller, &id, changes, &current, revision)
 }
 
 /// `DELETE /api/v1/users/:id` → 204; sessions revoked, cached copies gone.
 fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let caller = authenticate(ex)?;
     let id = user_id(ex)?;
-    grant(caller.may_access(id))?;
-    let (_, revision) = current_for_change(ex, id)?;
-    accounts::delete(id, revision)?;
-    remember(ex.state, id, None);
+    grant(caller.may_access(&id))?;
+    let (_, revision) = current_for_change(ex, &id)?;
+    accounts::delete(&id, revision)?;
+    remember(ex.state, &id, None);
     let mut response = http::Response::new(Vec::new());
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)

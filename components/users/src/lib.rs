@@ -14,7 +14,7 @@ mod caller;
 mod handlers;
 mod store;
 
-use troupe_spin::variable;
+use troupe_spin_adapter::variable;
 
 /// Bindings of the verifier interface, generated from `wit/`.
 #[allow(unsafe_code, missing_docs)]
@@ -34,14 +34,14 @@ mod bindings {
 mod export {
     use spin_sdk::http::IncomingRequest;
     use spin_sdk::http_component;
-    use troupe_spin::edge::Response;
+    use troupe_edge::Response;
 
     use super::*;
 
     #[http_component]
     async fn handle(request: IncomingRequest) -> Response {
         let state = Users::default();
-        troupe_spin::serve("users", &handlers::router(), request, &state).await
+        troupe_spin_adapter::serve("users", &handlers::router(), request, &state).await
     }
 }
 
@@ -53,7 +53,7 @@ pub fn routes() -> Vec<(http::Method, &'static str)> {
 
 /// Per-request state: the database and key-value store, opened on first
 /// use (a cache hit never opens the database).
-pub type Users = troupe_spin::Stores;
+pub type Users = troupe_spin_adapter::Stores;
 
 /// How long a cached user lives, in milliseconds (`user_cache_ttl_seconds`,
 /// one hour by default).

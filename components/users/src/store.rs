@@ -3,22 +3,23 @@
 //! [`crate::accounts`]) and owns `idempotency_keys`. No business rule lives
 //! here.
 
-use troupe_auth::UserRecord;
+use troupe_accounts::UserRecord;
 use troupe_auth_contract::tables::SESSION_REVOKED_AT;
 use troupe_auth_contract::users::{self as user_rows, COLUMNS as USER_COLUMNS};
-use troupe_spin::store::{Database, DbError, Value};
+use troupe_ids::{SessionId, UserId};
+use troupe_store::{Database, DbError, Value};
 use troupe_users::{ListQuery, SortKey};
 
 /// A user by id.
-pub fn user(db: &dyn Database, id: &str) -> Result<Option<UserRecord>, DbError> {
-    let rows = db.query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[id.into()])?;
+pub fn user(db: &dyn Database, id: &UserId) -> Result<Option<UserRecord>, DbError> {
+    let rows = db.query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[id.as_str().into()])?;
     rows.first().map(|row| user_rows::record(&row)).transpose()
 }
 
 /// Whether `auth` revoked the session (`None`: no such session), read from
 /// its table through the contract, for when the key-value store fails.
-pub fn session_revoked(db: &dyn Database, session_id: &str) -> Result<Option<bool>, DbError> {
-    let rows = db.query(SESSION_REVOKED_AT, &[session_id.into()])?;
+pub fn session_revoked(db: &dyn Database, session_id: &SessionId) -> Result<Option<bool>, DbError> {
+    let rows = db.query(SESSION_REVOKED_AT, &[session_id.as_str().into()])?;
     rows.first().map(|row| Ok(row.get::<Option<i64>>("revoked_at")?.is_some())).transpose()
 }
 
@@ -140,10 +141,10 @@ pub struct StoredKey {
 /// Forget `caller`'s `key` if it expired (created at or before
 /// `expired_ms`), and a bounded batch of anyone's expired keys: records live
 /// a day, and no host runs a cron for us.
-pub fn forget_expired_keys(db: &dyn Database, caller: &str, key: &str, expired_ms: i64) -> Result<(), DbError> {
+pub fn forget_expired_keys(db: &dyn Database, caller: &UserId, key: &str, expired_ms: i64) -> Result<(), DbError> {
     db.execute(
         "DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2 AND created_at <= $3",
-        &[caller.into(), key.into(), expired_ms.into()],
+        &[caller.as_str().into(), key.into(), expired_ms.into()],
     )?;
     db.execute(
         "DELETE FROM idempotency_keys WHERE (caller_id, key) IN \
@@ -154,20 +155,26 @@ pub fn forget_expired_keys(db: &dyn Database, caller: &str, key: &str, expired_m
 
 /// Record `key` for `caller` as in progress, if nobody holds it; returns
 /// whether this call did.
-pub fn claim_key(db: &dyn Database, caller: &str, key: &str, fingerprint: &str, now_ms: i64) -> Result<bool, DbError> {
+pub fn claim_key(
+    db: &dyn Database,
+    caller: &UserId,
+    key: &str,
+    fingerprint: &str,
+    now_ms: i64,
+) -> Result<bool, DbError> {
     let claimed = db.query(
         "INSERT INTO idempotency_keys (caller_id, key, fingerprint, status, created_at) VALUES ($1, $2, $3, 0, $4) \
          ON CONFLICT (caller_id, key) DO NOTHING RETURNING key",
-        &[caller.into(), key.into(), fingerprint.into(), now_ms.into()],
+        &[caller.as_str().into(), key.into(), fingerprint.into(), now_ms.into()],
     )?;
     Ok(!claimed.is_empty())
 }
 
 /// What is stored for `caller`'s `key`.
-pub fn stored_key(db: &dyn Database, caller: &str, key: &str) -> Result<Option<StoredKey>, DbError> {
+pub fn stored_key(db: &dyn Database, caller: &UserId, key: &str) -> Result<Option<StoredKey>, DbError> {
     let rows = db.query(
         "SELECT fingerprint, status, location, body FROM idempotency_keys WHERE caller_id = $1 AND key = $2",
-        &[caller.into(), key.into()],
+        &[caller.as_str().into(), key.into()],
     )?;
     rows.first()
         .map(|row| {
@@ -182,15 +189,21 @@ pub fn stored_key(db: &dyn Database, caller: &str, key: &str) -> Result<Option<S
 }
 
 /// Free `caller`'s `key` (the request it guarded failed).
-pub fn release_key(db: &dyn Database, caller: &str, key: &str) -> Result<(), DbError> {
-    db.execute("DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2", &[caller.into(), key.into()])
+pub fn release_key(db: &dyn Database, caller: &UserId, key: &str) -> Result<(), DbError> {
+    db.execute("DELETE FROM idempotency_keys WHERE caller_id = $1 AND key = $2", &[caller.as_str().into(), key.into()])
 }
 
 /// Store the answer (201, its `Location` and body) to replay for `key`.
-pub fn record_created(db: &dyn Database, caller: &str, key: &str, location: &str, body: &str) -> Result<(), DbError> {
+pub fn record_created(
+    db: &dyn Database,
+    caller: &UserId,
+    key: &str,
+    location: &str,
+    body: &str,
+) -> Result<(), DbError> {
     db.execute(
         "UPDATE idempotency_keys SET status = 201, location = $3, body = $4 WHERE caller_id = $1 AND key = $2",
-        &[caller.into(), key.into(), location.into(), body.into()],
+        &[caller.as_str().into(), key.into(), location.into(), body.into()],
     )
 }
 

@@ -37,9 +37,9 @@ impl Guest for Verifier {
             Expectations { issuer: expect.issuer, audience: expect.audience, now: expect.now, leeway: expect.leeway };
         match troupe_tokens::verify(authorization.as_deref(), &keys, &expect) {
             Ok(claims) => Ok(Claims {
-                subject: claims.sub,
-                role: claims.role,
-                session_id: claims.sid,
+                subject: claims.sub.to_string(),
+                role: claims.role.to_string(),
+                session_id: claims.sid.to_string(),
                 token_id: claims.jti,
                 issued_at: claims.iat,
                 expires_at: claims.exp,

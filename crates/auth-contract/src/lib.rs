@@ -20,7 +20,7 @@ pub mod keys {
     pub const SIGNING_KEY_SOURCE: &str = "auth:signing-key-source";
 
     /// The key recording that `session_id` was revoked.
-    pub fn revoked_session(session_id: &str) -> String {
+    pub fn revoked_session(session_id: &troupe_ids::SessionId) -> String {
         format!("{REVOKED_SESSION}{session_id}")
     }
 }
@@ -38,7 +38,8 @@ pub mod tokens {
 
 /// The `users` table: `auth` writes it, `users` reads it.
 pub mod users {
-    use troupe_auth::{rfc3339, Role, User, UserRecord};
+    use troupe_accounts::{rfc3339, User, UserRecord};
+    use troupe_ids::{Role, UserId};
     use troupe_store::{DbError, Row};
 
     /// The columns [`record`] reads, for `SELECT` lists.
@@ -51,10 +52,11 @@ pub mod users {
 
     /// The user of a row selected with [`COLUMNS`].
     pub fn record(row: &Row<'_>) -> Result<UserRecord, DbError> {
+        let id: String = row.get("id")?;
         let role: String = row.get("role")?;
         Ok(UserRecord {
             user: User {
-                id: row.get("id")?,
+                id: UserId::parse(&id).map_err(|e| DbError::Decode(format!("id: {e}")))?,
                 email: row.get("email")?,
                 name: row.get("name")?,
                 role: Role::parse(&role).map_err(|e| DbError::Decode(format!("role: {e}")))?,
@@ -96,14 +98,15 @@ mod tests {
         );
         let record = users::record(&rows.first().expect("row")).expect("user");
         assert_eq!(record.user.created_at, "2023-11-14T22:13:20.123Z");
-        assert_eq!(record.user.role, troupe_auth::Role::Admin);
+        assert_eq!(record.user.role, troupe_ids::Role::Admin);
         assert_eq!(record.revision, 3);
         assert_eq!(users::columns_of("u"), "u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.revision");
     }
 
     #[test]
     fn a_revocation_key_is_the_prefix_and_the_session_id() {
-        assert_eq!(keys::revoked_session("s-1"), "auth:revoked-session:s-1");
+        let session = troupe_ids::SessionId::parse("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59").expect("id");
+        assert_eq!(keys::revoked_session(&session), "auth:revoked-session:0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59");
         assert!(keys::PUBLIC_KEYS.starts_with("auth:") && keys::SIGNING_KEY_SOURCE.starts_with("auth:"));
     }
 }

@@ -7,7 +7,7 @@
 //! line, and answers CORS preflights. Handlers see only their own operation.
 //!
 //! Everything here is plain Rust over the `http` crate's types, so it is
-//! tested natively; the Spin-specific glue lives in `troupe-spin`.
+//! tested natively; the Spin-specific glue lives in `troupe-spin-adapter`.
 
 mod body;
 pub mod client;

@@ -10,7 +10,7 @@
 //!   Spin's key-value interface lacks, degrading to the source of truth when
 //!   the store fails.
 //!
-//! The Spin adapters live in the `troupe-spin` crate; the tests of this crate
+//! The Spin adapters live in the `troupe-spin-adapter` crate; the tests of this crate
 //! run the same code against real SQLite (rusqlite) and the real Postgres.
 
 mod cache;

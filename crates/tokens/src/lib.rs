@@ -15,6 +15,7 @@ pub use keys::{parse_key_specs, KeyError, KeySet, PublicKey, SigningKey};
 pub use verify::{verify, Expectations, VerifyError};
 
 use serde::{Deserialize, Serialize};
+use troupe_ids::{Role, SessionId, UserId};
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +25,7 @@ pub struct AccessClaims {
     /// Audience.
     pub aud: String,
     /// The user id.
-    pub sub: String,
+    pub sub: UserId,
     /// Issued at, Unix seconds.
     pub iat: i64,
     /// Not before, Unix seconds.
@@ -34,7 +35,7 @@ pub struct AccessClaims {
     /// The token's own id.
     pub jti: String,
     /// The session the token belongs to.
-    pub sid: String,
+    pub sid: SessionId,
     /// The user's role when the token was issued.
-    pub role: String,
+    pub role: Role,
 }

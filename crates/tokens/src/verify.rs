@@ -98,6 +98,8 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use base64::Engine;
 
+    use troupe_ids::{Role, SessionId, UserId};
+
     use super::*;
     use crate::SigningKey;
 
@@ -111,13 +113,13 @@ mod tests {
         AccessClaims {
             iss: "troupe".into(),
             aud: "troupe-api".into(),
-            sub: "user-1".into(),
+            sub: UserId::parse("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59").expect("id"),
             iat: NOW,
             nbf: NOW,
             exp: NOW + 900,
             jti: "t-1".into(),
-            sid: "s-1".into(),
-            role: "user".into(),
+            sid: SessionId::parse("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5a").expect("id"),
+            role: Role::User,
         }
     }
 
@@ -228,6 +230,19 @@ mod tests {
         assert!(matches!(check(&no_kid, &keys), Err(VerifyError::Malformed(_))));
     }
 
+    /// `payload` signed by `key("k1", 1)` as it is, whatever its claims.
+    fn signed_by_k1(payload: &impl serde::Serialize) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        // PKCS#8 of the Ed25519 seed [1; 32].
+        let der = [
+            [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20].as_slice(),
+            &[1u8; 32],
+        ]
+        .concat();
+        jsonwebtoken::encode(&header, payload, &jsonwebtoken::EncodingKey::from_ed_der(&der)).expect("sign")
+    }
+
     #[test]
     fn tokens_missing_required_claims_are_refused() {
         #[derive(serde::Serialize)]
@@ -236,19 +251,19 @@ mod tests {
             exp: i64,
         }
         let signer = key("k1", 1);
-        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
-        header.kid = Some("k1".into());
-        let der = [
-            [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20].as_slice(),
-            &[1u8; 32],
-        ]
-        .concat();
-        let token = jsonwebtoken::encode(
-            &header,
-            &Partial { sub: "x", exp: NOW + 60 },
-            &jsonwebtoken::EncodingKey::from_ed_der(&der),
-        )
-        .expect("sign");
+        let token = signed_by_k1(&Partial { sub: "x", exp: NOW + 60 });
         assert!(matches!(check(&token, &set(&[&signer])), Err(VerifyError::Malformed(_))));
+    }
+
+    #[test]
+    fn signed_claims_that_are_not_ids_or_a_role_are_refused() {
+        let signer = key("k1", 1);
+        let valid = serde_json::to_value(claims()).expect("json");
+        for (claim, value) in [("sub", "user-1"), ("sid", "' OR 1=1 --"), ("role", "root")] {
+            let mut payload = valid.clone();
+            payload[claim] = value.into();
+            let token = signed_by_k1(&payload);
+            assert!(matches!(check(&token, &set(&[&signer])), Err(VerifyError::Malformed(_))), "{claim}");
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! Who may do what to a user.
 
-use troupe_auth::Role;
+use troupe_ids::{Role, UserId};
 
 /// The verified caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// Their user id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Their role, from the access token.
     pub role: Role,
 }
@@ -37,8 +37,8 @@ impl Caller {
 
     /// Reading, replacing, updating or deleting user `id`: the user
     /// themself, or an administrator.
-    pub fn may_access(&self, id: &str) -> Access {
-        if self.is_admin() || self.user_id == id {
+    pub fn may_access(&self, id: &UserId) -> Access {
+        if self.is_admin() || &self.user_id == id {
             Access::Granted
         } else {
             Access::Denied("you may only access your own user")
@@ -61,15 +61,19 @@ impl Caller {
 mod tests {
     use super::*;
 
+    fn id(last: char) -> UserId {
+        UserId::parse(&format!("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5{last}")).expect("id")
+    }
+
     fn caller(role: Role) -> Caller {
-        Caller { user_id: "me".into(), role }
+        Caller { user_id: id('1'), role }
     }
 
     #[test]
     fn users_reach_only_themselves_and_admins_reach_everyone() {
-        assert_eq!(caller(Role::User).may_access("me"), Access::Granted);
-        assert!(matches!(caller(Role::User).may_access("you"), Access::Denied(_)));
-        assert_eq!(caller(Role::Admin).may_access("you"), Access::Granted);
+        assert_eq!(caller(Role::User).may_access(&id('1')), Access::Granted);
+        assert!(matches!(caller(Role::User).may_access(&id('2')), Access::Denied(_)));
+        assert_eq!(caller(Role::Admin).may_access(&id('2')), Access::Granted);
         assert!(matches!(caller(Role::User).may_manage_users(), Access::Denied(_)));
         assert_eq!(caller(Role::Admin).may_manage_users(), Access::Granted);
     }

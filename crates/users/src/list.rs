@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use troupe_auth::Role;
+use troupe_ids::Role;
 
 /// A column users can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ impl ListQuery {
                 },
                 "role" => match Role::parse(value) {
                     Ok(role) => query.role = Some(role),
-                    Err(e) => fail(&e.0),
+                    Err(e) => fail(&e.to_string()),
                 },
                 "sort" => {
                     let (descending, key) = match value.strip_prefix('-') {

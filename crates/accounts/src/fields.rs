@@ -1,6 +1,6 @@
 //! Validated account fields: parse, don't validate.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Why a field was refused, in words a client's developer can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,35 +74,6 @@ impl DisplayName {
     }
 }
 
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// An ordinary user: their own account only.
-    User,
-    /// An administrator: every account.
-    Admin,
-}
-
-impl Role {
-    /// Parse `user` or `admin`.
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        match raw {
-            "user" => Ok(Role::User),
-            "admin" => Ok(Role::Admin),
-            _ => Err(FieldError("must be `user` or `admin`".into())),
-        }
-    }
-
-    /// The stored and serialized form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Admin => "admin",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,14 +115,5 @@ mod tests {
         }
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
         assert_eq!(DisplayName::parse("Ann").expect("valid").key(), "ann");
-    }
-
-    #[test]
-    fn roles_parse_from_their_wire_names_only() {
-        assert_eq!(Role::parse("admin"), Ok(Role::Admin));
-        assert_eq!(Role::parse("user").map(Role::as_str), Ok("user"));
-        assert!(Role::parse("Admin").is_err());
-        assert!(Role::parse("root").is_err());
-        assert_eq!(serde_json::to_string(&Role::Admin).expect("json"), "\"admin\"");
     }
 }

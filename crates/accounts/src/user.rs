@@ -2,14 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Role;
+use troupe_ids::{Role, UserId};
 
 /// A user: `{id, email, name, role, created_at, updated_at}`, times in
 /// RFC 3339 UTC. Never carries credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// UUIDv7.
-    pub id: String,
+    pub id: UserId,
     /// As the user typed it.
     pub email: String,
     /// Display name.
@@ -34,7 +34,7 @@ pub struct UserRecord {
 impl UserRecord {
     /// The strong ETag of this revision.
     pub fn etag(&self) -> String {
-        format!("\"{}.{}\"", self.user.id.rsplit('-').next().unwrap_or_default(), self.revision)
+        format!("\"{}.{}\"", self.user.id.as_str().rsplit('-').next().unwrap_or_default(), self.revision)
     }
 }
 
@@ -51,7 +51,7 @@ mod tests {
     fn times_are_rfc_3339_utc_with_milliseconds_and_the_etag_names_the_revision() {
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         let user = User {
-            id: "0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59".into(),
+            id: UserId::parse("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59").expect("id"),
             email: "Ann@Example.com".into(),
             name: "Ann".into(),
             role: Role::Admin,

@@ -1,7 +1,7 @@
 //! Troupe's account rules, free of any runtime.
 //!
 //! The `auth` component turns wire bodies into these validated types at its
-//! edge ([`Email`], [`DisplayName`], [`Password`], [`Role`]) and keeps its
+//! edge ([`Email`], [`DisplayName`], [`Password`]) and keeps its
 //! handlers to orchestration: hashing ([`PasswordHasher`]), refresh tokens
 //! ([`RefreshToken`]), the sealed copy of a session's current token pair
 //! ([`Sealer`]), and throttle keys and windows ([`throttle`]) are all decided here and tested natively.
@@ -15,7 +15,7 @@ mod user;
 
 pub use throttle::{Counter, OnSuccess, PasswordPolicies, Policy};
 
-pub use fields::{DisplayName, Email, FieldError, Role};
+pub use fields::{DisplayName, Email, FieldError};
 pub use password::{HashParams, Password, PasswordHasher, Verification};
 pub use refresh::RefreshToken;
 pub use sealed::Sealer;

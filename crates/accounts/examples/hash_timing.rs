@@ -5,10 +5,10 @@
 //! nothing:
 //!
 //! ```text
-//! cargo run --release -p troupe-auth --example hash_timing [-- --count 20] [--tsv]
+//! cargo run --release -p troupe-accounts --example hash_timing [-- --count 20] [--tsv]
 //! ```
 //!
-//! It hashes with `troupe_auth::PasswordHasher` and the production defaults
+//! It hashes with `troupe_accounts::PasswordHasher` and the production defaults
 //! (`HashParams::default()`: m=19456 KiB, t=2, p=1), `--count` times, then
 //! verifies as many times (a login verifies; the cost is the same hash).
 //! `--tsv` prints `hash<TAB>p50_ms<TAB>p99_ms<TAB>mean_ms` (and the same for
@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use troupe_auth::{HashParams, Password, PasswordHasher, Verification};
+use troupe_accounts::{HashParams, Password, PasswordHasher, Verification};
 
 /// p50, p99 (nearest rank) and mean of `samples`, in milliseconds.
 fn summary(mut samples: Vec<f64>) -> (f64, f64, f64) {

@@ -15,8 +15,6 @@ pub use db::{database, SpinDatabase};
 pub use kv::{key_value, SpinKeyValue};
 pub use serve::serve;
 pub use stores::Stores;
-pub use troupe_edge as edge;
-pub use troupe_store as store;
 
 /// A component variable, or `None` when it is undefined or empty.
 ///
