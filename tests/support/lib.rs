@@ -39,6 +39,18 @@ pub enum Backend {
 impl Backend {
     /// Both backends, for tests that must hold on each.
     pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+    /// Run `test` on both backends at once, each in a thread of its own: for
+    /// the tests that must hold on each and spend their time waiting for a
+    /// clock. A failure on either fails the test.
+    pub fn each_at_once(test: impl Fn(Backend) + Sync) {
+        std::thread::scope(|scope| {
+            for backend in Backend::ALL {
+                let test = &test;
+                scope.spawn(move || test(backend));
+            }
+        });
+    }
 }
 
 /// How to start the app.
