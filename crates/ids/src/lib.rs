@@ -11,16 +11,9 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An identifier that is not a UUID in its hyphenated form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a UUID (36 characters, hyphenated)")]
 pub struct InvalidId;
-
-impl fmt::Display for InvalidId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("must be a UUID (36 characters, hyphenated)")
-    }
-}
-
-impl std::error::Error for InvalidId {}
 
 /// Ids are UUIDs (version 7 when Troupe makes them) in their hyphenated,
 /// 36-character form, kept as given: lookups compare the stored text.
@@ -105,16 +98,9 @@ pub enum Role {
 }
 
 /// A role other than `user` and `admin`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be `user` or `admin`")]
 pub struct UnknownRole;
-
-impl fmt::Display for UnknownRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("must be `user` or `admin`")
-    }
-}
-
-impl std::error::Error for UnknownRole {}
 
 impl Role {
     /// Parse `user` or `admin`.
