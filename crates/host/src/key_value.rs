@@ -1,37 +1,99 @@
-//! `fermyon:spin/key-value@2.0.0` over SQLite, as Spin's default store.
+//! `fermyon:spin/key-value@2.0.0` over Spin's SQLite-file store or Redis.
 //!
 //! The `default` store lives in `<state dir>/sqlite_key_value.db` with Spin's
 //! schema (one `spin_key_value` table keyed by store label and key), so a
 //! state directory written by `spin up` reads the same here. Without a state
-//! directory the store is in memory. One connection per application, behind
-//! a mutex, serves every request, in SQLite's default journal and sync modes
+//! directory the store is in memory. One connection per store, behind a
+//! mutex, serves every request, in SQLite's default journal and sync modes
 //! (as Spin's); SQLite calls run on the blocking pool.
+//!
+//! A runtime configuration file may back any label, `default` included, by
+//! another SQLite file or by Redis. Redis is used as Spin's
+//! `key-value-redis` does: one `ConnectionManager` per store with its default
+//! settings (it reconnects by itself after an outage), made at the first
+//! `open` (a failed connect is retried at the next one), a `PING` after
+//! every `open` whose failure is ignored, keys stored as given whatever the
+//! label, `KEYS *` for `get-keys`, and every Redis error reported as `other`
+//! with its debug text.
+//!
+//! Those defaults set no timeout: while Redis is away, a call that finds
+//! the connection broken starts a reconnection, and the calls after it wait
+//! for its six attempts (0.2 s to 6.4 s apart, about 12.6 s in all) before
+//! they fail. Components see the same waits under Spin.
 
 use std::{
+    collections::HashMap,
     path::Path,
     sync::{Arc, Mutex},
 };
 
+use redis::AsyncCommands as _;
 use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::OnceCell;
 use wasmtime::component::Resource;
 
 use crate::bindings::spin::key_value::{self, Error};
 use crate::instance::InstanceState;
+use crate::runtime_config::KeyValueStoreConfig;
 
-/// The application's key-value stores (only `default` exists).
+/// The application's key-value stores, by label.
 #[derive(Debug, Clone)]
 pub struct KeyValueStores {
-    connection: Arc<Mutex<Connection>>,
+    stores: Arc<HashMap<String, Store>>,
 }
 
 impl KeyValueStores {
-    /// Opens (creating it if needed) the default store in `state_dir`, or an
-    /// in-memory one when there is no state directory.
-    pub fn open(state_dir: Option<&Path>) -> anyhow::Result<Self> {
-        let connection = match state_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)?;
-                Connection::open(dir.join("sqlite_key_value.db"))?
+    /// Opens the stores: `default` in `state_dir` (in memory without one)
+    /// unless `configured` backs it otherwise, and every label `configured`
+    /// names.
+    pub fn open(
+        state_dir: Option<&Path>,
+        configured: &std::collections::BTreeMap<String, KeyValueStoreConfig>,
+    ) -> anyhow::Result<Self> {
+        let mut stores = HashMap::new();
+        if !configured.contains_key("default") {
+            let path = state_dir.map(|dir| dir.join("sqlite_key_value.db"));
+            stores.insert("default".to_owned(), Store::Sqlite(SqliteStore::open(path.as_deref())?));
+        }
+        for (label, config) in configured {
+            let store = match config {
+                KeyValueStoreConfig::Spin { path } => Store::Sqlite(SqliteStore::open(path.as_deref())?),
+                KeyValueStoreConfig::Redis { url } => Store::Redis(RedisStore::new(url)?),
+            };
+            stores.insert(label.clone(), store);
+        }
+        Ok(Self { stores: Arc::new(stores) })
+    }
+
+    /// Whether a store has this label.
+    pub fn contains(&self, label: &str) -> bool {
+        self.stores.contains_key(label)
+    }
+}
+
+/// One store's backing.
+#[derive(Debug, Clone)]
+enum Store {
+    Sqlite(SqliteStore),
+    Redis(RedisStore),
+}
+
+/// Spin's SQLite-file store.
+#[derive(Debug, Clone)]
+struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directory if needed) the store's file, or
+    /// an in-memory store.
+    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        let connection = match path {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Connection::open(path)?
             }
             None => Connection::open_in_memory()?,
         };
@@ -65,6 +127,82 @@ impl KeyValueStores {
         .await
         .map_err(|e| Error::Other(e.to_string()))?
     }
+
+    async fn get(&self, label: String, key: String) -> Result<Option<Vec<u8>>, Error> {
+        self.with(move |c| {
+            c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row(params![label, key], |row| row.get::<_, Vec<u8>>(0))
+                .optional()
+        })
+        .await
+    }
+
+    async fn set(&self, label: String, key: String, value: Vec<u8>) -> Result<(), Error> {
+        self.with(move |c| {
+            c.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(store, key) DO UPDATE SET value = ?3",
+            )?
+            .execute(params![label, key, value])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn delete(&self, label: String, key: String) -> Result<(), Error> {
+        self.with(move |c| {
+            c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .execute(params![label, key])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn exists(&self, label: String, key: String) -> Result<bool, Error> {
+        self.with(move |c| {
+            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)")?
+                .query_row(params![label, key], |row| row.get::<_, bool>(0))
+        })
+        .await
+    }
+
+    async fn get_keys(&self, label: String) -> Result<Vec<String>, Error> {
+        self.with(move |c| {
+            c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?
+                .query_map(params![label], |row| row.get::<_, String>(0))?
+                .collect()
+        })
+        .await
+    }
+}
+
+/// A Redis server, as Spin's `key-value-redis` uses it.
+#[derive(Clone)]
+struct RedisStore {
+    client: redis::Client,
+    connection: Arc<OnceCell<redis::aio::ConnectionManager>>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+fn redis_error(error: redis::RedisError) -> Error {
+    Error::Other(format!("{error:?}"))
+}
+
+impl RedisStore {
+    /// Parses the URL; nothing connects until the first `open`.
+    fn new(url: &str) -> anyhow::Result<Self> {
+        Ok(Self { client: redis::Client::open(url)?, connection: Arc::new(OnceCell::new()) })
+    }
+
+    /// The connection, made at the first call that needs it.
+    async fn connection(&self) -> Result<redis::aio::ConnectionManager, Error> {
+        self.connection.get_or_try_init(|| self.client.get_connection_manager()).await.cloned().map_err(redis_error)
+    }
 }
 
 /// Per-instance key-value state: which labels the component may open.
@@ -85,11 +223,13 @@ impl InstanceKeyValue {
 #[derive(Debug)]
 pub struct OpenStore {
     label: String,
+    store: Store,
 }
 
 impl InstanceState {
-    fn store_label(&self, store: &Resource<OpenStore>) -> wasmtime::Result<String> {
-        Ok(self.table.get(store)?.label.clone())
+    fn open_store(&self, store: &Resource<OpenStore>) -> wasmtime::Result<(String, Store)> {
+        let open = self.table.get(store)?;
+        Ok((open.label.clone(), open.store.clone()))
     }
 }
 
@@ -102,10 +242,20 @@ impl key_value::HostStore for InstanceState {
         if !self.key_value.allowed.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
-        if label != "default" {
+        let Some(store) = self.key_value.stores.stores.get(&label).cloned() else {
             return Ok(Err(Error::NoSuchStore));
+        };
+        if let Store::Redis(redis) = &store {
+            match redis.connection().await {
+                // As Spin's `after_open`: a failed PING only makes the
+                // connection manager reconnect.
+                Ok(mut connection) => {
+                    let _reconnecting = redis::cmd("PING").query_async::<()>(&mut connection).await;
+                }
+                Err(error) => return Ok(Err(error)),
+            }
         }
-        Ok(Ok(self.table.push(OpenStore { label })?))
+        Ok(Ok(self.table.push(OpenStore { label, store })?))
     }
 
     async fn get(
@@ -113,16 +263,13 @@ impl key_value::HostStore for InstanceState {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let label = self.store_label(&store)?;
-        Ok(self
-            .key_value
-            .stores
-            .with(move |c| {
-                c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                    .query_row(params![label, key], |row| row.get::<_, Vec<u8>>(0))
-                    .optional()
-            })
-            .await)
+        Ok(match self.open_store(&store)? {
+            (label, Store::Sqlite(sqlite)) => sqlite.get(label, key).await,
+            (_, Store::Redis(redis)) => match redis.connection().await {
+                Ok(mut c) => c.get(key).await.map_err(redis_error),
+                Err(e) => Err(e),
+            },
+        })
     }
 
     async fn set(
@@ -131,57 +278,43 @@ impl key_value::HostStore for InstanceState {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let label = self.store_label(&store)?;
-        Ok(self
-            .key_value
-            .stores
-            .with(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(store, key) DO UPDATE SET value = ?3",
-                )?
-                .execute(params![label, key, value])
-                .map(drop)
-            })
-            .await)
+        Ok(match self.open_store(&store)? {
+            (label, Store::Sqlite(sqlite)) => sqlite.set(label, key, value).await,
+            (_, Store::Redis(redis)) => match redis.connection().await {
+                Ok(mut c) => c.set(key, value).await.map_err(redis_error),
+                Err(e) => Err(e),
+            },
+        })
     }
 
     async fn delete(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
-        let label = self.store_label(&store)?;
-        Ok(self
-            .key_value
-            .stores
-            .with(move |c| {
-                c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                    .execute(params![label, key])
-                    .map(drop)
-            })
-            .await)
+        Ok(match self.open_store(&store)? {
+            (label, Store::Sqlite(sqlite)) => sqlite.delete(label, key).await,
+            (_, Store::Redis(redis)) => match redis.connection().await {
+                Ok(mut c) => c.del(key).await.map_err(redis_error),
+                Err(e) => Err(e),
+            },
+        })
     }
 
     async fn exists(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
-        let label = self.store_label(&store)?;
-        Ok(self
-            .key_value
-            .stores
-            .with(move |c| {
-                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)")?
-                    .query_row(params![label, key], |row| row.get::<_, bool>(0))
-            })
-            .await)
+        Ok(match self.open_store(&store)? {
+            (label, Store::Sqlite(sqlite)) => sqlite.exists(label, key).await,
+            (_, Store::Redis(redis)) => match redis.connection().await {
+                Ok(mut c) => c.exists(key).await.map_err(redis_error),
+                Err(e) => Err(e),
+            },
+        })
     }
 
     async fn get_keys(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
-        let label = self.store_label(&store)?;
-        Ok(self
-            .key_value
-            .stores
-            .with(move |c| {
-                c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?
-                    .query_map(params![label], |row| row.get::<_, String>(0))?
-                    .collect()
-            })
-            .await)
+        Ok(match self.open_store(&store)? {
+            (label, Store::Sqlite(sqlite)) => sqlite.get_keys(label).await,
+            (_, Store::Redis(redis)) => match redis.connection().await {
+                Ok(mut c) => c.keys("*").await.map_err(redis_error),
+                Err(e) => Err(e),
+            },
+        })
     }
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {

@@ -3,7 +3,8 @@
 //! It runs a Spin application's real `.wasm` components exactly as Spin
 //! 3.6/4.x would, for tests and for machines without the Spin CLI: the HTTP
 //! trigger with Spin's routing and `spin-*` headers, a fresh instance per
-//! request, `fermyon:spin@2.0.0` key-value, SQLite, variables and Postgres,
+//! request, `fermyon:spin@2.0.0` key-value (SQLite files or Redis), SQLite,
+//! variables and Postgres, a runtime configuration file,
 //! outbound HTTP with `allowed_outbound_hosts` and service chaining, and
 //! component dependencies. Whatever it does not implement is refused when
 //! the application loads, naming the field or import, never ignored.
@@ -44,6 +45,7 @@ pub mod manifest;
 mod outbound_http;
 mod postgres;
 pub mod routing;
+pub mod runtime_config;
 mod server;
 mod sqlite;
 pub mod testing;
@@ -56,7 +58,7 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use tokio::net::TcpListener;
 use wasmtime::component::Component as WasmComponent;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -68,6 +70,7 @@ use crate::{
     manifest::Manifest,
     postgres::PostgresPools,
     routing::Router,
+    runtime_config::RuntimeConfig,
     server::{AppShared, LoadedComponent},
     sqlite::SqliteDatabases,
     variables::{ComponentVariables, Resolver},
@@ -90,6 +93,10 @@ pub struct HostConfig {
     /// A file to which every log line (component output and host errors)
     /// is appended, besides the host's stdout/stderr.
     pub log_file: Option<PathBuf>,
+    /// Spin's runtime configuration file (`--runtime-config-file`): more
+    /// key-value stores and SQLite databases, or other backings for the
+    /// default ones.
+    pub runtime_config: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -128,10 +135,24 @@ impl App {
     /// run exactly as Spin does.
     pub async fn load(config: HostConfig) -> anyhow::Result<Self> {
         let manifest = Manifest::from_file(&config.manifest)?;
+        let runtime_config = match &config.runtime_config {
+            Some(path) => RuntimeConfig::from_file(path)?,
+            None => RuntimeConfig::default(),
+        };
         let logger = Logger::new(config.log_file.as_deref())?;
 
         let resolver = Resolver::new(manifest.variables.clone(), config.variables.clone())?;
         resolver.check_required()?;
+
+        let state_dir = config.state_dir.as_deref();
+        let key_value = KeyValueStores::open(state_dir, &runtime_config.key_value_stores)
+            .context("opening the key-value stores")?;
+        let sqlite = SqliteDatabases::new(state_dir, &runtime_config.sqlite_databases)
+            .context("preparing the SQLite databases")?;
+        for component in manifest.components.values() {
+            check_labels(component, "key_value_stores", &component.key_value_stores, |l| key_value.contains(l))?;
+            check_labels(component, "sqlite_databases", &component.sqlite_databases, |l| sqlite.contains(l))?;
+        }
 
         let router = Router::build(manifest.http_triggers.iter().map(|t| (t.component.as_str(), t.route.as_deref())))?;
         for duplicate in router.duplicates() {
@@ -162,7 +183,6 @@ impl App {
             components.insert(id.to_owned(), loaded);
         }
 
-        let state_dir = config.state_dir.as_deref();
         let descriptions =
             manifest.components.values().filter_map(|c| Some((c.id.clone(), c.description.clone()?))).collect();
         let shared = AppShared {
@@ -172,8 +192,8 @@ impl App {
             router,
             components,
             logger,
-            key_value: KeyValueStores::open(state_dir).context("opening the default key-value store")?,
-            sqlite: SqliteDatabases::new(state_dir).context("preparing the default SQLite database")?,
+            key_value,
+            sqlite,
             postgres: PostgresPools::default(),
             local_addr: OnceLock::new(),
         };
@@ -201,6 +221,33 @@ impl App {
     /// The address the application is served on, once [`App::serve`] runs.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.shared.local_addr()
+    }
+}
+
+/// The bytes Spin would run for component `id` of `manifest`: its source,
+/// componentized if it is a core module, with its `dependencies` composed
+/// in. `troupe-host compose` writes them to a file, for hosts that do not
+/// compose dependencies themselves (Fermyon Cloud).
+pub fn composed_component(manifest: &std::path::Path, id: &str) -> anyhow::Result<Vec<u8>> {
+    let manifest = Manifest::from_file(manifest)?;
+    let component = manifest.components.get(id).with_context(|| format!("the manifest has no component `{id}`"))?;
+    compose::load_component_bytes(component).with_context(|| format!("component `{id}`"))
+}
+
+/// Refuses a label no store or database has: Spin knows `default` and the
+/// labels of the runtime configuration file.
+fn check_labels(
+    component: &manifest::Component,
+    field: &str,
+    labels: &[String],
+    exists: impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    match labels.iter().find(|label| !exists(label)) {
+        Some(label) => bail!(
+            "component `{}`: {field}: no store is labelled `{label}` (\"default\" and the labels of the runtime config file exist)",
+            component.id
+        ),
+        None => Ok(()),
     }
 }
 

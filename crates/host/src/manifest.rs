@@ -514,20 +514,6 @@ fn parse_components(
         let allowed_outbound_hosts = list("allowed_outbound_hosts")?;
         let key_value_stores = list("key_value_stores")?;
         let sqlite_databases = list("sqlite_databases")?;
-        for (field, labels, what) in [
-            ("key_value_stores", &key_value_stores, "key-value store"),
-            ("sqlite_databases", &sqlite_databases, "SQLite database"),
-        ] {
-            if let Some(label) = labels.iter().find(|label| label.as_str() != "default") {
-                return Err(ManifestError::Unsupported {
-                    place,
-                    field: field.into(),
-                    reason: format!(
-                        "{what} label `{label}` needs a runtime-config file; only \"default\" is available"
-                    ),
-                });
-            }
-        }
         let component_variables: BTreeMap<String, String> =
             table.get("variables").map(|v| typed(v, &place, "variables")).transpose()?.unwrap_or_default();
         for (name, template) in &component_variables {
@@ -700,19 +686,6 @@ source = "users.wasm"
     fn unknown_top_level_field_is_refused() {
         let message = error_of(&format!("extra = 1\n{MINIMAL}"));
         assert_eq!(message, "spin.toml: top level: unknown field `extra`");
-    }
-
-    #[test]
-    fn key_value_label_other_than_default_is_refused() {
-        let message = error_of(&with_component_lines(r#"key_value_stores = ["default", "cache"]"#));
-        assert!(message.contains("component `users`: field `key_value_stores` is not supported"), "{message}");
-        assert!(message.contains("`cache`"), "{message}");
-    }
-
-    #[test]
-    fn sqlite_label_other_than_default_is_refused() {
-        let message = error_of(&with_component_lines(r#"sqlite_databases = ["reports"]"#));
-        assert!(message.contains("field `sqlite_databases`"), "{message}");
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //! The `default` database is `<state dir>/sqlite_db.db`. Without a state
 //! directory it is a file in a private temporary directory that lives as long
 //! as the application, so that all handles share it (in Spin each in-memory
-//! handle would see its own empty database, which no test could use).
+//! handle would see its own empty database, which no test could use). A
+//! runtime configuration file may name other files, by label, `default`
+//! included.
 
 use std::{
+    collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
@@ -26,25 +29,34 @@ use crate::instance::InstanceState;
 /// Spin refuses more open connections than this per instance.
 const MAX_CONNECTIONS: usize = 256;
 
-/// The application's SQLite databases (only `default` exists).
+/// The application's SQLite databases: each label's file.
 #[derive(Debug, Clone)]
 pub struct SqliteDatabases {
-    default_path: PathBuf,
+    paths: Arc<HashMap<String, PathBuf>>,
     /// Keeps the temporary directory of an application without state dir.
     _temporary: Option<Arc<tempfile::TempDir>>,
 }
 
 impl SqliteDatabases {
     /// Locates the default database in `state_dir`, or in a fresh temporary
-    /// directory when there is none.
-    pub fn new(state_dir: Option<&Path>) -> anyhow::Result<Self> {
-        Ok(match state_dir {
-            Some(dir) => Self { default_path: dir.join("sqlite_db.db"), _temporary: None },
+    /// directory when there is none, unless `configured` names its file;
+    /// and every database `configured` names.
+    pub fn new(state_dir: Option<&Path>, configured: &BTreeMap<String, PathBuf>) -> anyhow::Result<Self> {
+        let (default_path, temporary) = match state_dir {
+            Some(dir) => (dir.join("sqlite_db.db"), None),
             None => {
                 let dir = tempfile::Builder::new().prefix("troupe-host-sqlite-").tempdir()?;
-                Self { default_path: dir.path().join("sqlite_db.db"), _temporary: Some(Arc::new(dir)) }
+                (dir.path().join("sqlite_db.db"), Some(Arc::new(dir)))
             }
-        })
+        };
+        let mut paths = HashMap::from([("default".to_owned(), default_path)]);
+        paths.extend(configured.iter().map(|(label, path)| (label.clone(), path.clone())));
+        Ok(Self { paths: Arc::new(paths), _temporary: temporary })
+    }
+
+    /// Whether a database has this label.
+    pub fn contains(&self, label: &str) -> bool {
+        self.paths.contains_key(label)
     }
 }
 
@@ -78,15 +90,14 @@ impl sqlite::HostConnection for InstanceState {
         if !self.sqlite.allowed.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
-        if database != "default" {
+        let Some(path) = self.sqlite.databases.paths.get(&database).cloned() else {
             return Ok(Err(Error::NoSuchDatabase));
-        }
+        };
         if self.sqlite.open_connections >= MAX_CONNECTIONS {
             return Ok(Err(Error::Io("too many connections opened".into())));
         }
         self.sqlite.open_connections += 1;
-        let handle =
-            OpenConnection { path: self.sqlite.databases.default_path.clone(), connection: Arc::new(Mutex::new(None)) };
+        let handle = OpenConnection { path, connection: Arc::new(Mutex::new(None)) };
         Ok(Ok(self.table.push(handle)?))
     }
 

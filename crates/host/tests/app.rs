@@ -116,6 +116,73 @@ fn default_stores_live_in_the_state_dir_under_spins_file_names() {
 }
 
 #[test]
+fn a_runtime_config_file_moves_the_default_stores_as_spin_resolves_its_paths() {
+    let wasm = health_wasm();
+    let dir = app_dir(&health_manifest(&wasm));
+    let database = dir.path().join("data").join("troupe.db");
+    // The key-value path is relative to the file's directory; the SQLite
+    // one would be relative to the current directory, so it is absolute.
+    let config_file = dir.path().join("config").join("runtime-config.toml");
+    std::fs::create_dir_all(config_file.parent().expect("parent")).expect("config dir");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[key_value_store.default]\ntype = \"spin\"\npath = \"kv/store.db\"\n\n\
+             [sqlite_database.default]\ntype = \"spin\"\npath = {:?}\n",
+            database.display().to_string()
+        ),
+    )
+    .expect("write runtime config");
+    std::fs::create_dir_all(database.parent().expect("parent")).expect("data dir");
+    let mut config = HostConfig::new(dir.path().join("spin.toml"));
+    config.state_dir = Some(dir.path().join(".spin"));
+    config.runtime_config = Some(config_file.clone());
+    let app = testing::spawn(config).expect("app starts");
+    let (status, body) = get(app.addr, "/health/ready");
+    assert_eq!(status, 200, "{body}");
+    assert!(dir.path().join("config/kv/store.db").is_file());
+    assert!(database.is_file());
+    assert!(!dir.path().join(".spin/sqlite_key_value.db").exists());
+    assert!(!dir.path().join(".spin/sqlite_db.db").exists());
+}
+
+#[test]
+fn a_store_label_needs_the_runtime_config_file_that_defines_it() {
+    let wasm = health_wasm();
+    let manifest =
+        health_manifest(&wasm).replace(r#"key_value_stores = ["default"]"#, r#"key_value_stores = ["cache"]"#);
+    let message = load_error(&manifest, &[]);
+    assert!(message.contains("component `health`: key_value_stores: no store is labelled `cache`"), "{message}");
+
+    let dir = app_dir(&manifest);
+    std::fs::write(dir.path().join("runtime-config.toml"), "[key_value_store.cache]\ntype = \"spin\"\n")
+        .expect("write runtime config");
+    let mut config = HostConfig::new(dir.path().join("spin.toml"));
+    config.runtime_config = Some(dir.path().join("runtime-config.toml"));
+    testing::spawn(config).expect("the label is defined now");
+
+    let manifest =
+        health_manifest(&wasm).replace(r#"sqlite_databases = ["default"]"#, r#"sqlite_databases = ["reports"]"#);
+    let message = load_error(&manifest, &[]);
+    assert!(message.contains("sqlite_databases: no store is labelled `reports`"), "{message}");
+}
+
+#[test]
+fn a_runtime_config_file_with_what_troupe_host_does_not_run_is_refused() {
+    let dir = app_dir(ONE_COMPONENT);
+    std::fs::write(dir.path().join("runtime-config.toml"), "[[variables_provider]]\ntype = \"vault\"\n")
+        .expect("write runtime config");
+    let mut config = HostConfig::new(dir.path().join("spin.toml"));
+    config.runtime_config = Some(dir.path().join("runtime-config.toml"));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let message = match runtime.block_on(App::load(config)) {
+        Ok(_) => panic!("the application loaded"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(message.contains("`variables_provider` is not supported by troupe-host"), "{message}");
+}
+
+#[test]
 fn component_output_is_appended_to_the_log_file_with_its_id() {
     let wasm = health_wasm();
     let dir = app_dir(&health_manifest(&wasm));
