@@ -75,7 +75,7 @@ struct Readiness {
 }
 
 fn signing_key_source() -> String {
-    troupe_spin_adapter::key_value("default")
+    troupe_spin_adapter::default_store()
         .ok()
         .and_then(|store| store.get(SIGNING_KEY_SOURCE).ok().flatten())
         .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -122,7 +122,7 @@ fn check_key_value() -> Result<(), String> {
         troupe_spin_adapter::warn("readiness", &format!("key-value {what}: {e}"));
         format!("the key-value store failed to {what}")
     };
-    let store = troupe_spin_adapter::key_value("default").map_err(|e| fail("open", &e))?;
+    let store = troupe_spin_adapter::default_store().map_err(|e| fail("open", &e))?;
     let key = format!("health:probe:{}", troupe_spin_adapter::new_id());
     let value = key.as_bytes();
     store.set(&key, value).map_err(|e| fail("write", &e))?;

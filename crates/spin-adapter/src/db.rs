@@ -1,8 +1,14 @@
 //! [`Database`] over Spin's SQLite and outbound Postgres interfaces.
+//!
+//! SQLite is the `sqlite` feature: a build without it imports no
+//! `fermyon:spin/sqlite` interface at all, for hosts that offer none
+//! (Akamai Functions), and needs `database_url` to name a Postgres server.
 
 use std::cell::Cell;
 
-use spin_sdk::{pg, sqlite};
+use spin_sdk::pg;
+#[cfg(feature = "sqlite")]
+use spin_sdk::sqlite;
 use troupe_store::{ensure_migrated, sqlite_placeholders, Database, DbError, Dialect, Rows, Value};
 
 /// A connection to the application's database, as configured for this
@@ -21,6 +27,7 @@ pub struct SpinDatabase {
 
 enum Connection {
     /// Spin's built-in SQLite database `default`.
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlite::Connection),
     /// A Postgres server, through `fermyon:spin/postgres@2.0.0`.
     Postgres(pg::Connection),
@@ -30,12 +37,24 @@ enum Connection {
 /// SQLite database `default`).
 pub fn database() -> Result<SpinDatabase, DbError> {
     let connection = match crate::variable("database_url") {
-        None => Connection::Sqlite(sqlite::Connection::open_default().map_err(sqlite_open_error)?),
+        None => open_sqlite()?,
         Some(url) => {
             Connection::Postgres(pg::Connection::open(&url).map_err(|e| DbError::Unavailable(pg_message(&e)))?)
         }
     };
     Ok(SpinDatabase { connection, prepared: Cell::new(false) })
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite() -> Result<Connection, DbError> {
+    sqlite::Connection::open_default().map(Connection::Sqlite).map_err(|e| DbError::Unavailable(format!("{e:?}")))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite() -> Result<Connection, DbError> {
+    Err(DbError::Unavailable(
+        "this build has no SQLite (built without the `sqlite` feature): set database_url to a postgres:// URL".into(),
+    ))
 }
 
 impl SpinDatabase {
@@ -51,6 +70,7 @@ impl SpinDatabase {
         if self.prepared.replace(true) {
             return Ok(());
         }
+        #[cfg(feature = "sqlite")]
         if let Connection::Sqlite(conn) = &self.connection {
             // Durable at every commit in WAL mode, without an fsync per
             // transaction. A host whose database is remote may refuse it.
@@ -70,6 +90,7 @@ impl SpinDatabase {
 
     fn run(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         match &self.connection {
+            #[cfg(feature = "sqlite")]
             Connection::Sqlite(conn) => {
                 let params: Vec<_> = params.iter().map(sqlite_value).collect();
                 let result = conn.execute(&sqlite_placeholders(sql), &params).map_err(|e| match e {
@@ -100,10 +121,6 @@ fn reads_only(sql: &str) -> bool {
     sql.trim_start().get(..6).is_some_and(|word| word.eq_ignore_ascii_case("select"))
 }
 
-fn sqlite_open_error(error: sqlite::Error) -> DbError {
-    DbError::Unavailable(format!("{error:?}"))
-}
-
 fn pg_message(error: &pg::PgError) -> String {
     match error {
         pg::PgError::ConnectionFailed(m)
@@ -121,6 +138,7 @@ fn pg_error(error: pg::PgError) -> DbError {
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_value(value: &Value) -> sqlite::Value {
     match value {
         Value::Null => sqlite::Value::Null,
@@ -131,6 +149,7 @@ fn sqlite_value(value: &Value) -> sqlite::Value {
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn from_sqlite(value: sqlite::Value) -> Value {
     match value {
         sqlite::Value::Null => Value::Null,
@@ -175,6 +194,7 @@ fn from_pg(value: pg::DbValue) -> Result<Value, DbError> {
 impl Database for SpinDatabase {
     fn dialect(&self) -> Dialect {
         match self.connection {
+            #[cfg(feature = "sqlite")]
             Connection::Sqlite(_) => Dialect::Sqlite,
             Connection::Postgres(_) => Dialect::Postgres,
         }
@@ -192,6 +212,7 @@ impl Database for SpinDatabase {
                 let params: Vec<_> = params.iter().map(pg_param).collect();
                 conn.execute(sql, &params).map(drop).map_err(pg_error)
             }
+            #[cfg(feature = "sqlite")]
             Connection::Sqlite(_) => self.query(sql, params).map(drop),
         }
     }

@@ -12,7 +12,7 @@ mod serve;
 mod stores;
 
 pub use db::{database, SpinDatabase};
-pub use kv::{key_value, SpinKeyValue};
+pub use kv::{default_store, key_value, SpinKeyValue};
 pub use serve::serve;
 pub use stores::Stores;
 
