@@ -4,10 +4,12 @@
 //! Run through the README's test command, which builds the components first.
 
 mod auth;
+mod deploy;
 mod docs;
 mod edge;
 mod health;
 mod limits;
 mod openapi;
 mod protection;
+mod scale_out;
 mod users;

@@ -22,6 +22,9 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+mod services;
+pub use services::{RedisServer, TcpProxy};
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -60,8 +63,10 @@ pub struct Options {
     pub backend: Backend,
     /// Spin variable overrides (like `--variable name=value`).
     pub variables: HashMap<String, String>,
-    /// The manifest, if not the repository's `spin.toml`.
+    /// The manifest, if not the default one (see [`default_manifest`]).
     pub manifest: Option<PathBuf>,
+    /// Spin's runtime configuration file (`--runtime-config-file`).
+    pub runtime_config: Option<PathBuf>,
     /// The state directory (SQLite database, key-value store) of another
     /// running app, to run a second instance on the same stores.
     pub share_state_of: Option<PathBuf>,
@@ -81,7 +86,13 @@ impl Backend {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { backend: Backend::from_env(), variables: fast_hashing(), manifest: None, share_state_of: None }
+        Self {
+            backend: Backend::from_env(),
+            variables: fast_hashing(),
+            manifest: None,
+            runtime_config: None,
+            share_state_of: None,
+        }
     }
 }
 
@@ -103,6 +114,12 @@ impl Options {
         if let Some(url) = &app.database_url {
             self.variables.insert("database_url".into(), url.clone());
         }
+        self
+    }
+
+    /// Serve with Spin's runtime configuration file `path`.
+    pub fn runtime_config(mut self, path: &Path) -> Self {
+        self.runtime_config = Some(path.to_owned());
         self
     }
 
@@ -128,6 +145,14 @@ fn fast_hashing() -> HashMap<String, String> {
 pub fn postgres_url() -> String {
     std::env::var("TROUPE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned())
+}
+
+/// The `host:port` of [`postgres_url`].
+pub fn postgres_address() -> String {
+    let url = postgres_url();
+    let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?']).next().unwrap_or_default();
+    authority.rsplit_once('@').map_or(authority, |(_, host)| host).to_owned()
 }
 
 /// A Postgres schema owned by one test, dropped with it.
@@ -200,18 +225,24 @@ pub fn spawn_app_with(options: Options) -> TestApp {
 pub fn try_spawn_app(options: Options) -> anyhow::Result<TestApp> {
     let state = tempfile::tempdir()?;
     let shared = options.share_state_of.is_some();
-    // A second instance uses the first one's database, schema included.
-    let schema = (options.backend == Backend::Postgres && !shared).then(Schema::create);
     let mut variables = options.variables;
+    // A second instance uses the first one's database, schema included, and
+    // a test that names its own database keeps it.
+    let schema = (options.backend == Backend::Postgres && !shared && !variables.contains_key("database_url"))
+        .then(Schema::create);
     if let Some(schema) = &schema {
-        // A test that names its own database keeps it.
-        variables.entry("database_url".into()).or_insert_with(|| schema.url());
+        variables.insert("database_url".into(), schema.url());
+    }
+    if options.backend == Backend::Postgres {
+        // Where the database is, for `allowed_outbound_hosts` (a manifest
+        // for a host without SQLite has no default for it).
+        variables.entry("database_host".into()).or_insert_with(postgres_address);
     }
     let database_url = variables.get("database_url").filter(|url| url.starts_with("postgres")).cloned();
     let log_file = state.path().join("components.log");
     let state_dir = options.share_state_of.unwrap_or_else(|| state.path().join(".spin"));
-    let manifest = options.manifest.unwrap_or_else(|| repo_root().join("spin.toml"));
-    let host = Host::start(&manifest, &state_dir, &variables, &log_file)?;
+    let manifest = options.manifest.unwrap_or_else(default_manifest);
+    let host = Host::start(&manifest, options.runtime_config.as_deref(), &state_dir, &variables, &log_file)?;
     Ok(TestApp {
         base_url: host.base_url.clone(),
         state_dir,
@@ -222,6 +253,15 @@ pub fn try_spawn_app(options: Options) -> anyhow::Result<TestApp> {
         _state: state,
         _schema: schema,
     })
+}
+
+/// The manifest of tests that do not name one: the repository's `spin.toml`,
+/// or `$TROUPE_TEST_MANIFEST` (relative to the repository), so that the
+/// suite runs against a deployment variant (deploy/fermyon-cloud,
+/// deploy/akamai) too.
+pub fn default_manifest() -> PathBuf {
+    let manifest = std::env::var("TROUPE_TEST_MANIFEST").unwrap_or_else(|_| "spin.toml".to_owned());
+    repo_root().join(manifest)
 }
 
 /// The troupe-host binary the tests run: `$TROUPE_HOST_BIN`, or the `host`
@@ -247,6 +287,7 @@ struct Host {
 impl Host {
     fn start(
         manifest: &Path,
+        runtime_config: Option<&Path>,
         state_dir: &Path,
         variables: &HashMap<String, String>,
         log_file: &Path,
@@ -265,6 +306,7 @@ impl Host {
             .arg(state_dir)
             .arg("--log-file")
             .arg(log_file)
+            .args(runtime_config.map(|path| ["--runtime-config-file".as_ref(), path.as_os_str()]).into_iter().flatten())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -391,6 +433,13 @@ pub struct Account {
 }
 
 impl TestApp {
+    /// The same app, its client giving up on an answer after `timeout`
+    /// (60 s otherwise): for the tests that an answer comes, in time.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.client = Client::builder().timeout(timeout).build().expect("an HTTP client");
+        self
+    }
+
     /// A request to `path` (relative to the base URL).
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base_url))
