@@ -1,9 +1,9 @@
 //! The builds for hosts that cannot run spin.toml as it is, checked by what
 //! they import and export (run after `scripts/build-wasm --postgres-only`
 //! and `deploy/fermyon-cloud/build`, which the test command runs first).
-//! The suites run against them too: the Postgres pass serves
-//! deploy/akamai/spin.toml, and the users suite runs once more on
-//! deploy/fermyon-cloud/spin.toml.
+//! `TROUPE_TEST_MANIFEST=deploy/<host>/spin.toml` serves the suite from a
+//! variant; the test command does not run that pass yet (on Akamai's
+//! manifest, the tests that choose SQLite cannot start).
 
 use std::path::{Path, PathBuf};
 
