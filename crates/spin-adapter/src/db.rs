@@ -9,7 +9,9 @@ use std::cell::Cell;
 use spin_sdk::pg;
 #[cfg(feature = "sqlite")]
 use spin_sdk::sqlite;
-use troupe_store::{ensure_migrated, sqlite_placeholders, Database, DbError, Dialect, Rows, Value};
+#[cfg(feature = "sqlite")]
+use troupe_store::sqlite_placeholders;
+use troupe_store::{ensure_migrated, Database, DbError, Dialect, Rows, Value};
 
 /// A connection to the application's database, as configured for this
 /// component.
