@@ -2,8 +2,8 @@
 //! they import and export (run after `scripts/build-wasm --postgres-only`
 //! and `deploy/fermyon-cloud/build`, which the test command runs first).
 //! `TROUPE_TEST_MANIFEST=deploy/<host>/spin.toml` serves the suite from a
-//! variant; the test command does not run that pass yet (on Akamai's
-//! manifest, the tests that choose SQLite cannot start).
+//! variant: the test command runs the `users` tests on Fermyon Cloud's and
+//! the suite on Postgres on Akamai's (less the tests that choose SQLite).
 
 use std::path::{Path, PathBuf};
 

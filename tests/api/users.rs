@@ -45,7 +45,7 @@ fn fields(problem: &Value) -> Vec<String> {
 
 #[test]
 fn access_is_limited_to_oneself_unless_admin() {
-    let (app, admin, user) = app_on(Backend::Sqlite);
+    let (app, admin, user) = app_on(Backend::from_env());
     app.get(&user_path(&admin.id), Some(&user.access)).problem(403);
     app.get(&user_path(&user.id), Some(&admin.access)).expect(200);
     app.get(&user_path("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59"), Some(&admin.access)).problem(404);
@@ -60,7 +60,7 @@ fn access_is_limited_to_oneself_unless_admin() {
 
 #[test]
 fn a_revoked_session_is_refused_at_once() {
-    let (app, _, user) = app_on(Backend::Sqlite);
+    let (app, _, user) = app_on(Backend::from_env());
     app.get(&user_path(&user.id), Some(&user.access)).expect(200);
     app.send(app.request(Method::POST, "/api/v1/auth/logout").bearer_auth(&user.access)).expect(204);
     app.get(&user_path(&user.id), Some(&user.access)).problem(401);
@@ -72,7 +72,7 @@ fn list(app: &TestApp, token: &str, query: &str) -> Reply {
 
 #[test]
 fn invalid_list_queries_are_400_naming_each_parameter() {
-    let (app, admin, _) = app_on(Backend::Sqlite);
+    let (app, admin, _) = app_on(Backend::from_env());
     for query in ["?limit=0", "?limit=1000", "?page=-1", "?sort=password", "?unknown=1", "?after=zzz"] {
         let problem = list(&app, &admin.access, query).problem(400);
         assert_eq!(fields(&problem).len(), 1, "{query}: {problem}");
