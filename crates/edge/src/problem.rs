@@ -178,6 +178,21 @@ impl Problem {
     }
 }
 
+impl std::fmt::Display for Problem {
+    /// For the log: the status, and the cause (a server error's) or else
+    /// the detail.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.status)?;
+        match self.cause.as_deref().or(self.detail.as_deref()) {
+            Some(text) => write!(f, ": {text}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A problem is an error like any other: components wrap it in theirs.
+impl std::error::Error for Problem {}
+
 impl From<troupe_store::DbError> for Problem {
     /// Storage failures that may pass (busy, unreachable) are 503s; a
     /// unique-constraint violation the caller did not map itself is a 409;
@@ -205,6 +220,13 @@ mod tests {
 
     fn body(response: &Response) -> serde_json::Value {
         serde_json::from_slice(response.body()).expect("json body")
+    }
+
+    #[test]
+    fn a_problem_is_logged_with_its_cause_or_else_its_detail() {
+        assert_eq!(Problem::internal("disk full").to_string(), "500 Internal Server Error: disk full");
+        assert_eq!(Problem::not_found("no such user").to_string(), "404 Not Found: no such user");
+        assert_eq!(Problem::new(StatusCode::GONE).to_string(), "410 Gone");
     }
 
     #[test]

@@ -4,8 +4,10 @@ use http::{header, Method, StatusCode};
 
 use crate::{Exchange, Problem, Response};
 
-/// A handler: one operation of a component.
-pub type Handler<S> = fn(&Exchange<'_, S>) -> Result<Response, Problem>;
+/// A handler: one operation of a component. Its error is the component's
+/// own (a [`Problem`] unless it says otherwise), turned into a problem
+/// response by the component's one `From` mapping when served.
+pub type Handler<S, E = Problem> = fn(&Exchange<'_, S>) -> Result<Response, E>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -13,11 +15,11 @@ enum Segment {
     Param(&'static str),
 }
 
-struct Route<S> {
+struct Route<S, E> {
     method: Method,
     pattern: &'static str,
     segments: Vec<Segment>,
-    handler: Handler<S>,
+    handler: Handler<S, E>,
 }
 
 /// The values of a route's `:name` segments.
@@ -39,24 +41,24 @@ impl Params {
 /// method; when patterns overlap, a literal segment wins over a parameter, as
 /// in Spin's own routing. A trailing slash is ignored. A path that matches
 /// with another method answers 405 with `Allow`; no match answers 404.
-pub struct Router<S> {
-    routes: Vec<Route<S>>,
+pub struct Router<S, E = Problem> {
+    routes: Vec<Route<S, E>>,
 }
 
-impl<S> Default for Router<S> {
+impl<S, E> Default for Router<S, E> {
     fn default() -> Self {
         Self { routes: Vec::new() }
     }
 }
 
-impl<S> Router<S> {
+impl<S, E> Router<S, E> {
     /// A router with no routes.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Route `method` on `pattern` to `handler`.
-    pub fn route(mut self, method: Method, pattern: &'static str, handler: Handler<S>) -> Self {
+    pub fn route(mut self, method: Method, pattern: &'static str, handler: Handler<S, E>) -> Self {
         let segments = split(pattern)
             .map(|s| match s.strip_prefix(':') {
                 Some(name) => Segment::Param(name),
@@ -68,23 +70,23 @@ impl<S> Router<S> {
     }
 
     /// Route `GET`.
-    pub fn get(self, pattern: &'static str, handler: Handler<S>) -> Self {
+    pub fn get(self, pattern: &'static str, handler: Handler<S, E>) -> Self {
         self.route(Method::GET, pattern, handler)
     }
     /// Route `POST`.
-    pub fn post(self, pattern: &'static str, handler: Handler<S>) -> Self {
+    pub fn post(self, pattern: &'static str, handler: Handler<S, E>) -> Self {
         self.route(Method::POST, pattern, handler)
     }
     /// Route `PUT`.
-    pub fn put(self, pattern: &'static str, handler: Handler<S>) -> Self {
+    pub fn put(self, pattern: &'static str, handler: Handler<S, E>) -> Self {
         self.route(Method::PUT, pattern, handler)
     }
     /// Route `PATCH`.
-    pub fn patch(self, pattern: &'static str, handler: Handler<S>) -> Self {
+    pub fn patch(self, pattern: &'static str, handler: Handler<S, E>) -> Self {
         self.route(Method::PATCH, pattern, handler)
     }
     /// Route `DELETE`.
-    pub fn delete(self, pattern: &'static str, handler: Handler<S>) -> Self {
+    pub fn delete(self, pattern: &'static str, handler: Handler<S, E>) -> Self {
         self.route(Method::DELETE, pattern, handler)
     }
 
@@ -111,7 +113,7 @@ impl<S> Router<S> {
 
     /// The handler for `method` and `path`, with the route's pattern and
     /// parameters, or the 404/405 problem.
-    pub fn resolve(&self, method: &Method, path: &str) -> Result<(Handler<S>, &'static str, Params), Problem> {
+    pub fn resolve(&self, method: &Method, path: &str) -> Result<(Handler<S, E>, &'static str, Params), Problem> {
         let best = self.best_pattern(path).ok_or_else(|| Problem::not_found("no such resource"))?;
         let parts: Vec<&str> = split(path).collect();
         match self.routes.iter().find(|r| r.pattern == best && r.method == *method) {

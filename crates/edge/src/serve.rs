@@ -182,9 +182,9 @@ struct AccessLog<'a> {
 ///
 /// `request_id` is this request's id (see [`request_id`]); `platform`
 /// answers what the edge needs to know of the host.
-pub fn serve<S>(
+pub fn serve<S, E: Into<Problem>>(
     component: &str,
-    router: &Router<S>,
+    router: &Router<S, E>,
     request: &Request,
     request_id: &str,
     state: &S,
@@ -218,7 +218,7 @@ pub fn serve<S>(
             // The per-address limit comes first: a refused request runs
             // nothing behind it.
             let outcome = match exchange.limit_address() {
-                Ok(()) => handler(&exchange),
+                Ok(()) => handler(&exchange).map_err(Into::into),
                 Err(refused) => Err(refused),
             };
             (outcome, route, exchange)

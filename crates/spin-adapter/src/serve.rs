@@ -12,7 +12,12 @@ use troupe_store::KeyValue;
 /// The body is read as a stream and reading stops past [`BODY_LIMIT`], so an
 /// oversized upload costs the component at most that much memory before the
 /// edge answers 413.
-pub async fn serve<S>(component: &str, router: &Router<S>, incoming: IncomingRequest, state: &S) -> Response {
+pub async fn serve<S, E: Into<troupe_edge::Problem>>(
+    component: &str,
+    router: &Router<S, E>,
+    incoming: IncomingRequest,
+    state: &S,
+) -> Response {
     let request = match read(incoming).await {
         Ok(request) => request,
         Err(message) => {
