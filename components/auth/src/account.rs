@@ -5,10 +5,11 @@ use http::StatusCode;
 use serde::Serialize;
 use troupe_accounts::throttle::{password_counters, registration_counter};
 use troupe_accounts::{DisplayName, Email, Password, User, Verification};
-use troupe_edge::{json_body, json_response, Problem, Response};
+use troupe_edge::{json_body, json_response, Response};
 use troupe_ids::{Role, UserId};
-use troupe_store::{transaction, Database, DbError};
+use troupe_store::{transaction, Database};
 
+use crate::error::{email_taken, AuthError};
 use crate::protect::{self, publish_revocations};
 use crate::request::{
     admit_session, authenticate, bucket, client, empty, field, hasher, now_ms, validated, verified_claims, Ex,
@@ -23,20 +24,13 @@ struct SignedIn<'a> {
     tokens: &'a TokenPair,
 }
 
-fn map_conflict(error: DbError) -> Problem {
-    match error {
-        DbError::Conflict(_) => Problem::conflict("an account with this email already exists"),
-        other => Problem::from(other),
-    }
-}
-
 /// `POST /register {email, password, name}` → 201 with the user and a token pair.
 ///
 /// Limited per client address (each attempt costs an argon2id hash, and a
 /// duplicate email's 409 tells that an account exists). The account named
 /// by `bootstrap_admin_email` becomes an administrator only while no
 /// administrator exists, decided in the insert's transaction.
-pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let mut fields = json_body(ex.request, &[])?;
     let email = field(&mut fields, "email", Email::parse);
     let password = field(&mut fields, "password", Password::parse);
@@ -58,20 +52,20 @@ pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, Problem> {
     let (user, tokens) = transaction(db, |tx| {
         let role = if bootstrap && !store::admin_exists(tx)? { Role::Admin } else { Role::User };
         let account = NewAccount { id: &id, email: &email, name: &name, role, password_hash: &hash, now_ms: now };
-        let user = store::insert_account(tx, &account).map_err(map_conflict)?.user;
+        let user = store::insert_account(tx, &account).map_err(email_taken)?.user;
         let tokens = open_session(auth, tx, &user, &client, now)?;
-        Ok::<_, Problem>((user, tokens))
+        Ok::<_, AuthError>((user, tokens))
     })?;
     ex.set_user(user.id.as_str());
     protect::sweep(auth, now);
-    json_response(StatusCode::CREATED, &SignedIn { user: &user, tokens: &tokens })
+    Ok(json_response(StatusCode::CREATED, &SignedIn { user: &user, tokens: &tokens })?)
 }
 
 /// `POST /login {email, password}` → 200 with the user and a token pair.
 ///
 /// The attempt is counted before the password is checked (see
 /// [`protect::admit`]): per account and address, per account, per address.
-pub(crate) fn login(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn login(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let mut fields = json_body(ex.request, &[])?;
     let email: Option<String> = fields.required("email");
     let password: Option<String> = fields.required("password");
@@ -96,19 +90,18 @@ fn sign_in(
     password: &str,
     counters: &[troupe_accounts::Counter],
     now: i64,
-) -> Result<Response, Problem> {
+) -> Result<Response, AuthError> {
     let auth = ex.state;
     let hasher = hasher(auth)?;
     // No stored email holds NUL (they are validated), and Postgres text
     // cannot: such an address names no account.
     let account = if email_key.contains('\0') { None } else { store::account_by_email(db, email_key)? };
-    let refused = || Problem::unauthorized("invalid email or password");
     let Some((record, stored_hash)) = account else {
         hasher.waste_time(password);
-        return Err(refused());
+        return Err(AuthError::InvalidCredentials);
     };
     let Verification::Match { upgrade } = hasher.verify(password, &stored_hash) else {
-        return Err(refused());
+        return Err(AuthError::InvalidCredentials);
     };
     let client = client(ex);
     let user = record.user;
@@ -126,26 +119,26 @@ fn sign_in(
         open_session(auth, tx, &user, &client, now)
     })?;
     ex.set_user(user.id.as_str());
-    json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })
+    Ok(json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })?)
 }
 
 /// `GET /me` → the caller.
 ///
 /// One query reads the session and its user (a deleted user's sessions go
 /// with it, so a live session always has one).
-pub(crate) fn me(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn me(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let claims = verified_claims(ex)?;
     let found = store::session_with_user(ex.state.db()?, &claims.sid)?;
     admit_session(ex, &claims, found.as_ref().map(|(session, _)| session))?;
-    let (_, record) = found.ok_or_else(|| Problem::internal("an admitted session has no user"))?;
-    json_response(StatusCode::OK, &record.user)
+    let (_, record) = found.ok_or_else(|| AuthError::internal("an admitted session has no user"))?;
+    Ok(json_response(StatusCode::OK, &record.user)?)
 }
 
 /// `POST /password {current_password, new_password}` → 204; every other
 /// session of the user is revoked. The current password is checked under
 /// the sign-in throttles: a wrong one counts as a failed sign-in for the
 /// account and the address.
-pub(crate) fn change_password(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn change_password(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let claims = authenticate(ex)?;
     let mut fields = json_body(ex.request, &[])?;
     let current: Option<String> = fields.required("current_password");
@@ -156,14 +149,13 @@ pub(crate) fn change_password(ex: &Ex<'_>) -> Result<Response, Problem> {
     let auth = ex.state;
     let hasher = hasher(auth)?;
     let db = auth.db()?;
-    let (record, stored) =
-        store::account_by_id(db, &claims.sub)?.ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
+    let (record, stored) = store::account_by_id(db, &claims.sub)?.ok_or(AuthError::AccountGone)?;
     let now = now_ms();
     let counters = password_counters(&record.user.email.to_lowercase(), &bucket(ex), auth.settings().password());
     protect::admit(db, &counters, now, "too many failed password checks; try again later")?;
     if hasher.verify(&current, &stored) == Verification::Mismatch {
         protect::sweep(auth, now);
-        return Err(Problem::forbidden("the current password is wrong"));
+        return Err(AuthError::WrongPassword);
     }
     let hash = hasher.hash(&next);
     transaction(db, |tx| {

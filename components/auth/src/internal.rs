@@ -22,25 +22,19 @@
 
 use http::StatusCode;
 use troupe_accounts::{DisplayName, Email, Password};
-use troupe_edge::{json_body, json_response, Exchange, Problem, Response};
+use troupe_edge::{json_body, json_response, Exchange, Response};
 use troupe_ids::{Role, UserId};
-use troupe_store::{transaction, Database, DbError};
+use troupe_store::{transaction, Database};
 
+use crate::error::{email_taken, AuthError};
 use crate::protect::publish_revocations;
 use crate::request::{empty, field, hasher, validated};
 use crate::{store, Auth};
 
 type Ex<'a> = Exchange<'a, Auth>;
 
-fn email_taken(error: DbError) -> Problem {
-    match error {
-        DbError::Conflict(_) => Problem::conflict("an account with this email already exists"),
-        other => Problem::from(other),
-    }
-}
-
 /// `POST /internal/users`: create an account with a password and a role.
-pub fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn create_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let mut fields = json_body(ex.request, &[])?;
     let email = field(&mut fields, "email", Email::parse);
     let name = field(&mut fields, "name", DisplayName::parse);
@@ -60,11 +54,11 @@ pub fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
         now_ms: troupe_spin_adapter::now_ms(),
     };
     let record = transaction(auth.db()?, |tx| store::insert_account(tx, &account)).map_err(email_taken)?;
-    json_response(StatusCode::CREATED, &record)
+    Ok(json_response(StatusCode::CREATED, &record)?)
 }
 
 /// `PATCH /internal/users/:id`: change any of email, name and role.
-pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn update_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let id = &user_id(ex)?;
     let mut fields = json_body(ex.request, &[])?;
     let email: Option<String> = fields.optional("email");
@@ -91,7 +85,7 @@ pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
             None => (None, 0),
         };
         if role == Some(Role::User) && before == Some(Role::Admin) && admins <= 1 {
-            return Err(last_admin("demoted"));
+            return Err(AuthError::LastAdministrator("demoted"));
         }
         let Some(record) = store::update_user(tx, id, &change).map_err(email_taken)? else {
             return Err(missing_or_stale(tx, id)?);
@@ -100,32 +94,24 @@ pub fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
             let revoked = store::revoke_user_sessions(tx, id, None, "role changed", now)?;
             publish_revocations(auth, tx, &revoked, now)?;
         }
-        Ok::<_, Problem>(record)
+        Ok::<_, AuthError>(record)
     })?;
-    json_response(StatusCode::OK, &record)
-}
-
-fn last_admin(what: &str) -> Problem {
-    Problem::conflict(format!("the last administrator cannot be {what}; make another user an administrator first"))
+    Ok(json_response(StatusCode::OK, &record)?)
 }
 
 /// The user named by the path; not an id: no such user either.
-fn user_id(ex: &Ex<'_>) -> Result<UserId, Problem> {
-    UserId::parse(ex.param("id")?).map_err(|_| Problem::not_found("no such user"))
+fn user_id(ex: &Ex<'_>) -> Result<UserId, AuthError> {
+    UserId::parse(ex.param("id")?).map_err(|_| AuthError::NoSuchUser)
 }
 
 /// Tell a missing user (404) from a stale revision (412).
-fn missing_or_stale(db: &dyn Database, id: &UserId) -> Result<Problem, Problem> {
-    Ok(if store::user_exists(db, id)? {
-        Problem::new(StatusCode::PRECONDITION_FAILED).detail("the user has changed since the given ETag")
-    } else {
-        Problem::not_found("no such user")
-    })
+fn missing_or_stale(db: &dyn Database, id: &UserId) -> Result<AuthError, AuthError> {
+    Ok(if store::user_exists(db, id)? { AuthError::RevisionChanged } else { AuthError::NoSuchUser })
 }
 
 /// `DELETE /internal/users/:id`: delete the user and everything of theirs,
 /// revoking their sessions.
-pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn delete_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let id = &user_id(ex)?;
     let if_revision: i64 = if ex.request.body().is_empty() {
         0
@@ -140,7 +126,7 @@ pub fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     transaction(auth.db()?, |tx| {
         let admins = store::count_admins_for_change(tx)?;
         if store::role_of(tx, id)? == Some(Role::Admin) && admins <= 1 {
-            return Err(last_admin("deleted"));
+            return Err(AuthError::LastAdministrator("deleted"));
         }
         // Revoke first: on Postgres, deleting the user cascades to its
         // sessions, and their ids are needed to publish the revocations.

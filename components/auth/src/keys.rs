@@ -14,6 +14,7 @@ use troupe_spin_adapter::variable;
 use troupe_store::{Database, DbError, KeyValue};
 use troupe_tokens::{KeySet, SigningKey};
 
+use crate::error::AuthError;
 use crate::request::Ex;
 
 /// Key-value key (owned by `auth`): when the development-key warning was
@@ -53,7 +54,7 @@ fn stored_dev_key(db: &dyn Database) -> Result<Option<String>, DbError> {
     rows.first().map(|row| row.get::<String>("value")).transpose()
 }
 
-fn dev_key(db: &dyn Database, now_ms: i64) -> Result<SigningKey, Problem> {
+fn dev_key(db: &dyn Database, now_ms: i64) -> Result<SigningKey, AuthError> {
     let spec = match stored_dev_key(db)? {
         Some(spec) => spec,
         None => {
@@ -64,25 +65,25 @@ fn dev_key(db: &dyn Database, now_ms: i64) -> Result<SigningKey, Problem> {
                 &[candidate.to_spec().into(), now_ms.into()],
             )?;
             // Whoever inserted first wins; every request uses the stored key.
-            stored_dev_key(db)?.ok_or_else(|| Problem::internal("the development key vanished"))?
+            stored_dev_key(db)?.ok_or_else(|| AuthError::internal("the development key vanished"))?
         }
     };
-    SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("stored development key: {e}")))
+    SigningKey::parse(&spec).map_err(|e| AuthError::internal(format!("stored development key: {e}")))
 }
 
 /// Load the keys (`db` is opened only for the development key). Nothing is
 /// written: see [`publish`] and [`remind_development_key`] for what signing
 /// paths add.
-pub fn load<'a>(db: impl FnOnce() -> Result<&'a dyn Database, Problem>, now_ms: i64) -> Result<Keys, Problem> {
+pub(crate) fn load<'a>(db: impl FnOnce() -> Result<&'a dyn Database, Problem>, now_ms: i64) -> Result<Keys, AuthError> {
     let (signing, source) = match variable("jwt_signing_key") {
         Some(spec) => (
-            SigningKey::parse(&spec).map_err(|e| Problem::internal(format!("jwt_signing_key: {e}")))?,
+            SigningKey::parse(&spec).map_err(|e| AuthError::internal(format!("jwt_signing_key: {e}")))?,
             Source::Configured,
         ),
         None => (dev_key(db()?, now_ms)?, Source::Development),
     };
     let previous = KeySet::parse(&variable("jwt_verification_keys").unwrap_or_default())
-        .map_err(|e| Problem::internal(format!("jwt_verification_keys: {e}")))?;
+        .map_err(|e| AuthError::internal(format!("jwt_verification_keys: {e}")))?;
     let set = KeySet::new(std::iter::once(signing.public().clone()).chain(previous.keys().iter().cloned()));
     Ok(Keys { signing, set, source })
 }
@@ -138,7 +139,7 @@ pub fn publish(kv: &dyn KeyValue, keys: &Keys) {
 }
 
 /// `GET /.well-known/jwks.json` → the public keys (RFC 7517).
-pub(crate) fn jwks(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn jwks(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let mut response = json_response(StatusCode::OK, &ex.state.keys()?.set.to_jwks())?;
     response.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=300"));
     Ok(response)

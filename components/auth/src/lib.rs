@@ -12,12 +12,14 @@
 //! `auth:*` key-value keys. [`routes`] names the handler of each route:
 //! [`account`] (register, login, me, password), [`sessions`] (refresh,
 //! logout, the session list), [`keys`] (the key set and JWKS) and
-//! [`internal`]; [`request`] and [`tokens`] hold what they share. Throttles,
+//! [`internal`]; [`request`] and [`tokens`] hold what they share, and
+//! [`error`] every way they fail and its problem response. Throttles,
 //! revocations and the sweep are in [`protect`]; the SQL is in [`store`];
 //! the rules they apply come from the `troupe-accounts` and `troupe-tokens`
 //! crates.
 
 mod account;
+mod error;
 mod internal;
 mod keys;
 mod protect;
@@ -34,6 +36,7 @@ use troupe_edge::Problem;
 use troupe_spin_adapter::{SpinKeyValue, Stores};
 use troupe_store::Database;
 
+use error::AuthError;
 use keys::Keys;
 use settings::Settings;
 
@@ -95,7 +98,7 @@ impl Auth {
     }
 
     /// The signing key and key set, to verify a token or open a sealed pair.
-    pub fn keys(&self) -> Result<&Keys, Problem> {
+    pub(crate) fn keys(&self) -> Result<&Keys, AuthError> {
         if let Some(keys) = self.keys.get() {
             return Ok(keys);
         }
@@ -105,7 +108,7 @@ impl Auth {
 
     /// The keys, to sign a token: the public set is also published for
     /// other components (once per request, and written only when it changed).
-    pub fn signing_keys(&self) -> Result<&Keys, Problem> {
+    pub(crate) fn signing_keys(&self) -> Result<&Keys, AuthError> {
         let keys = self.keys()?;
         if self.published.get().is_none() {
             keys::publish(self.kv()?, keys);

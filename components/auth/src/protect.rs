@@ -2,13 +2,11 @@
 //! the database, revocations published where `users` looks, and the sweep
 //! that removes what no rule needs any more.
 
-use http::{header, StatusCode};
-use troupe_accounts::{Counter, OnSuccess, Policy};
-use troupe_edge::ratelimit::{RATE_LIMIT, RATE_LIMIT_POLICY};
-use troupe_edge::Problem;
+use troupe_accounts::{Counter, OnSuccess};
 use troupe_ids::SessionId;
 use troupe_store::{transaction, Database, DbError, KeyValue};
 
+use crate::error::AuthError;
 use crate::store::{self, Count};
 use crate::Auth;
 use troupe_auth_contract::keys::revoked_session;
@@ -17,7 +15,12 @@ use troupe_auth_contract::tokens::LEEWAY_SECS;
 /// Count one attempt in every counter, in one transaction: when any of them
 /// is full, nothing is counted and the answer is 429 with `Retry-After` and
 /// the `RateLimit` headers of the counter that refused.
-pub fn admit(db: &dyn Database, counters: &[Counter], now_ms: i64, detail: &str) -> Result<(), Problem> {
+pub(crate) fn admit(
+    db: &dyn Database,
+    counters: &[Counter],
+    now_ms: i64,
+    detail: &'static str,
+) -> Result<(), AuthError> {
     if counters.is_empty() {
         return Ok(());
     }
@@ -26,19 +29,13 @@ pub fn admit(db: &dyn Database, counters: &[Counter], now_ms: i64, detail: &str)
             let policy = counter.policy;
             match store::count_attempt(tx, &counter.key, policy.limit, now_ms, policy.window_ends(now_ms))? {
                 Count::Counted { .. } => {}
-                Count::Full { hits, window_ends } => return Err(too_many(&policy, hits, window_ends, now_ms, detail)),
+                Count::Full { hits, window_ends } => {
+                    return Err(AuthError::Throttled { detail, policy, hits, window_ends_ms: window_ends, now_ms })
+                }
             }
         }
         Ok(())
     })
-}
-
-fn too_many(policy: &Policy, hits: i64, window_ends: i64, now_ms: i64, detail: &str) -> Problem {
-    Problem::new(StatusCode::TOO_MANY_REQUESTS)
-        .detail(detail)
-        .header(header::RETRY_AFTER, Policy::retry_after_secs(window_ends, now_ms).to_string())
-        .header(RATE_LIMIT, policy.ratelimit_header(hits, window_ends, now_ms))
-        .header(RATE_LIMIT_POLICY, policy.policy_header())
 }
 
 /// After the right password: clear or hand back what the attempt counted
@@ -59,12 +56,12 @@ pub fn settle_success(db: &dyn Database, counters: &[Counter], now_ms: i64) -> R
 /// the transaction rolls back and the request answers 503, so no revocation
 /// is ever answered as done while `users` would still accept its tokens.
 /// A retry (every revoking route is idempotent) does it again.
-pub fn publish_revocations(
+pub(crate) fn publish_revocations(
     auth: &Auth,
     tx: &dyn Database,
     session_ids: &[SessionId],
     now_ms: i64,
-) -> Result<(), Problem> {
+) -> Result<(), AuthError> {
     if session_ids.is_empty() {
         return Ok(());
     }
@@ -74,8 +71,7 @@ pub fn publish_revocations(
     let kv = auth.kv()?;
     let value = until.to_string();
     for id in session_ids {
-        kv.set(&revoked_session(id), value.as_bytes())
-            .map_err(|e| Problem::unavailable(format!("could not publish a revocation: {e}")))?;
+        kv.set(&revoked_session(id), value.as_bytes()).map_err(AuthError::RevocationUnpublished)?;
     }
     Ok(())
 }
@@ -95,12 +91,8 @@ pub fn sweep(auth: &Auth, now_ms: i64) {
     }
 }
 
-fn why(problem: Problem) -> String {
-    problem.cause().map_or_else(|| problem.status().to_string(), str::to_owned)
-}
-
 fn try_sweep(auth: &Auth, now_ms: i64) -> Result<(), String> {
-    let db = auth.db().map_err(why)?;
+    let db = auth.db().map_err(|p| p.to_string())?;
     let cutoff = now_ms - auth.settings().retention_secs() * 1000;
     transaction(db, |tx| {
         store::sweep_throttles(tx, now_ms)?;
@@ -113,7 +105,7 @@ fn try_sweep(auth: &Auth, now_ms: i64) -> Result<(), String> {
     if expired.is_empty() {
         return Ok(());
     }
-    let kv = auth.kv().map_err(why)?;
+    let kv = auth.kv().map_err(|p| p.to_string())?;
     for id in &expired {
         kv.delete(&revoked_session(id)).map_err(|e| e.to_string())?;
     }

@@ -5,9 +5,10 @@ use http::{header, StatusCode};
 use troupe_accounts::PasswordHasher;
 use troupe_auth_contract::tokens::LEEWAY_SECS;
 use troupe_edge::client::address_bucket;
-use troupe_edge::{Exchange, Fields, Problem, Response};
+use troupe_edge::{Exchange, Fields, Response};
 use troupe_tokens::{AccessClaims, Expectations};
 
+use crate::error::AuthError;
 use crate::store::{self, Client};
 use crate::Auth;
 
@@ -17,8 +18,8 @@ pub(crate) fn now_ms() -> i64 {
     troupe_spin_adapter::now_ms()
 }
 
-pub(crate) fn hasher(auth: &Auth) -> Result<PasswordHasher, Problem> {
-    PasswordHasher::new(auth.settings().hash()).map_err(|e| Problem::internal(format!("argon2 settings: {e}")))
+pub(crate) fn hasher(auth: &Auth) -> Result<PasswordHasher, AuthError> {
+    PasswordHasher::new(auth.settings().hash()).map_err(|e| AuthError::internal(format!("argon2 settings: {e}")))
 }
 
 /// Read a required text field and validate it with `parse`.
@@ -32,8 +33,8 @@ pub(crate) fn field<T, E: std::fmt::Display>(
 }
 
 /// `Some` for every field once `finish` succeeded; `None` is a bug.
-pub(crate) fn validated<T>(value: Option<T>) -> Result<T, Problem> {
-    value.ok_or_else(|| Problem::internal("a validated field is missing"))
+pub(crate) fn validated<T>(value: Option<T>) -> Result<T, AuthError> {
+    value.ok_or_else(|| AuthError::internal("a validated field is missing"))
 }
 
 /// Who is calling, from where (the edge's one source of the address).
@@ -56,7 +57,7 @@ pub(crate) fn empty(status: StatusCode) -> Response {
 }
 
 /// The caller's access token, verified (signature, issuer, audience, times).
-pub(crate) fn verified_claims(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
+pub(crate) fn verified_claims(ex: &Ex<'_>) -> Result<AccessClaims, AuthError> {
     let auth = ex.state;
     let settings = auth.settings();
     let expect = Expectations {
@@ -65,8 +66,7 @@ pub(crate) fn verified_claims(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
         now: now_ms() / 1000,
         leeway: LEEWAY_SECS,
     };
-    troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)
-        .map_err(|e| Problem::unauthorized(e.to_string()))
+    Ok(troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)?)
 }
 
 /// Admit `claims` if `session` (read for them) is theirs and still live.
@@ -74,15 +74,15 @@ pub(crate) fn admit_session(
     ex: &Ex<'_>,
     claims: &AccessClaims,
     session: Option<&store::SessionState>,
-) -> Result<(), Problem> {
+) -> Result<(), AuthError> {
     match session {
-        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => ex.authenticated(claims.sub.as_str()),
-        _ => Err(Problem::unauthorized("the session has ended")),
+        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => Ok(ex.authenticated(claims.sub.as_str())?),
+        _ => Err(AuthError::SessionEnded),
     }
 }
 
 /// The caller's verified access token, from an unrevoked, unexpired session.
-pub(crate) fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, Problem> {
+pub(crate) fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, AuthError> {
     let claims = verified_claims(ex)?;
     let session = store::session(ex.state.db()?, &claims.sid)?;
     admit_session(ex, &claims, session.as_ref())?;

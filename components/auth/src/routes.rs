@@ -2,10 +2,11 @@
 
 use troupe_edge::Router;
 
+use crate::error::AuthError;
 use crate::{account, internal, keys, sessions, Auth};
 
 /// Every route of the component.
-pub fn router() -> Router<Auth> {
+pub(crate) fn router() -> Router<Auth, AuthError> {
     Router::new()
         .post("/api/v1/auth/register", account::register)
         .post("/api/v1/auth/login", account::login)

@@ -5,10 +5,11 @@ use http::{header, StatusCode};
 use serde::Serialize;
 use troupe_accounts::refresh::{self, Decision};
 use troupe_accounts::{RefreshToken, Sealer};
-use troupe_edge::{json_body, json_response, Problem, Response};
+use troupe_edge::{json_body, json_response, Response};
 use troupe_ids::SessionId;
 use troupe_store::transaction;
 
+use crate::error::AuthError;
 use crate::protect::{self, publish_revocations};
 use crate::request::{authenticate, empty, now_ms, validated, Ex};
 use crate::store;
@@ -25,7 +26,7 @@ use crate::Auth;
 /// token or its session in between, the write does nothing and the token is
 /// read and decided once more (it is then replayed, reused or refused, never
 /// rotated twice).
-pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let mut fields = json_body(ex.request, &[])?;
     let presented: Option<String> = fields.required("refresh_token");
     fields.finish()?;
@@ -34,10 +35,9 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
     let auth = ex.state;
     let db = auth.db()?;
     let now = now_ms();
-    let refused = || Problem::unauthorized("invalid refresh token");
     for attempt in 0..2 {
         let Some(token) = store::presented_token(db, &digest)? else {
-            return Err(refused());
+            return Err(AuthError::InvalidRefreshToken);
         };
         let state = refresh::Presented {
             replaced: token.replaced,
@@ -52,13 +52,13 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
             Decision::Rotate if attempt == 0 => {
                 if let Some(tokens) = rotate(auth, session, &digest, now)? {
                     ex.set_user(session.user_id.as_str());
-                    return json_response(StatusCode::OK, &tokens);
+                    return Ok(json_response(StatusCode::OK, &tokens)?);
                 }
                 // Changed under us: decide again on what the database says now.
             }
             // Rotated by someone else yet current again cannot happen; refuse
             // rather than loop.
-            Decision::Rotate | Decision::Refuse => return Err(refused()),
+            Decision::Rotate | Decision::Refuse => return Err(AuthError::InvalidRefreshToken),
             Decision::Replay => {
                 let sealer = Sealer::new(auth.keys()?.signing.seed());
                 let replay = token
@@ -67,7 +67,7 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
                     .and_then(|json| serde_json::from_slice::<TokenPair>(&json).ok());
                 if let Some(tokens) = replay {
                     ex.set_user(session.user_id.as_str());
-                    return json_response(StatusCode::OK, &tokens);
+                    return Ok(json_response(StatusCode::OK, &tokens)?);
                 }
                 // A pair that cannot be opened (the signing key changed) is
                 // no proof of a lost answer: treat the token as reused.
@@ -76,12 +76,17 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, Problem> {
             Decision::Reuse => return revoke_reused(auth, &session.id, now),
         }
     }
-    Err(refused())
+    Err(AuthError::InvalidRefreshToken)
 }
 
 /// Mint, sign and seal the next pair of `session`, then swap it in for the
 /// token `replaced`; `None` if that token is no longer current.
-fn rotate(auth: &Auth, session: &store::SessionState, replaced: &str, now: i64) -> Result<Option<TokenPair>, Problem> {
+fn rotate(
+    auth: &Auth,
+    session: &store::SessionState,
+    replaced: &str,
+    now: i64,
+) -> Result<Option<TokenPair>, AuthError> {
     let settings = auth.settings();
     let next = RefreshToken::generate();
     // Never past the session's absolute end.
@@ -94,7 +99,7 @@ fn rotate(auth: &Auth, session: &store::SessionState, replaced: &str, now: i64) 
     };
     let tokens = pair(access_token(auth, &minted, now)?, &next);
     let sealer = Sealer::new(auth.keys()?.signing.seed());
-    let sealed_pair = sealer.seal(session.id.as_str(), &serde_json::to_vec(&tokens).map_err(Problem::internal)?);
+    let sealed_pair = sealer.seal(session.id.as_str(), &serde_json::to_vec(&tokens).map_err(AuthError::internal)?);
     let rotation = store::Rotation {
         session_id: &session.id,
         replaced,
@@ -109,29 +114,29 @@ fn rotate(auth: &Auth, session: &store::SessionState, replaced: &str, now: i64) 
 
 /// A replaced refresh token came back after its grace interval: revoke its
 /// session. The client gets the same 401 as for any invalid token.
-fn revoke_reused(auth: &Auth, session_id: &SessionId, now: i64) -> Result<Response, Problem> {
+fn revoke_reused(auth: &Auth, session_id: &SessionId, now: i64) -> Result<Response, AuthError> {
     transaction(auth.db()?, |tx| {
         store::revoke_session(tx, session_id, None, "refresh token reuse", now)?;
         // Reuse ends the session even when the key-value store fails: the
         // session row says revoked (refresh and auth's routes refuse it), and
         // `users` reads that row whenever it cannot read the store.
-        if let Err(problem) = publish_revocations(auth, tx, std::slice::from_ref(session_id), now) {
+        if let Err(e) = publish_revocations(auth, tx, std::slice::from_ref(session_id), now) {
             troupe_spin_adapter::warn(
                 "revocation",
-                &format!("reuse revoked session {session_id} in the database only: {:?}", problem.cause()),
+                &format!("reuse revoked session {session_id} in the database only: {e}"),
             );
         }
-        Ok::<_, Problem>(())
+        Ok::<_, AuthError>(())
     })?;
     troupe_spin_adapter::warn(
         "refresh-reuse",
         &format!("a replaced refresh token came back; session {session_id} revoked"),
     );
-    Err(Problem::unauthorized("invalid refresh token"))
+    Err(AuthError::InvalidRefreshToken)
 }
 
 /// `POST /logout` with a Bearer access token or `{refresh_token}` → 204.
-pub(crate) fn logout(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn logout(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let auth = ex.state;
     let now = now_ms();
     let session_id = if ex.header(header::AUTHORIZATION).is_some() {
@@ -149,7 +154,7 @@ pub(crate) fn logout(ex: &Ex<'_>) -> Result<Response, Problem> {
         let digest = RefreshToken::presented(&validated(presented)?).digest();
         match store::presented_token(auth.db()?, &digest)? {
             Some(token) if !token.session.revoked => token.session.id,
-            _ => return Err(Problem::unauthorized("invalid refresh token")),
+            _ => return Err(AuthError::InvalidRefreshToken),
         }
     };
     transaction(auth.db()?, |tx| {
@@ -166,24 +171,23 @@ struct SessionList {
 }
 
 /// `GET /sessions` → the caller's active sessions.
-pub(crate) fn list_sessions(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn list_sessions(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let claims = authenticate(ex)?;
     let data = store::active_sessions(ex.state.db()?, &claims.sub, &claims.sid, now_ms())?;
-    json_response(StatusCode::OK, &SessionList { data })
+    Ok(json_response(StatusCode::OK, &SessionList { data })?)
 }
 
 /// `DELETE /sessions/:id` → 204, for the caller's own sessions only (404
 /// otherwise, so that other users' session ids cannot be probed).
-pub(crate) fn delete_session(ex: &Ex<'_>) -> Result<Response, Problem> {
+pub(crate) fn delete_session(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let claims = authenticate(ex)?;
-    let not_found = || Problem::not_found("no such active session");
     // Not an id: no such session either (the same 404, as for others' ids).
-    let id = SessionId::parse(ex.param("id")?).map_err(|_| not_found())?;
+    let id = SessionId::parse(ex.param("id")?).map_err(|_| AuthError::NoSuchSession)?;
     let auth = ex.state;
     let now = now_ms();
     transaction(auth.db()?, |tx| {
         if !store::revoke_session(tx, &id, Some(&claims.sub), "signed out by the user", now)? {
-            return Err(not_found());
+            return Err(AuthError::NoSuchSession);
         }
         publish_revocations(auth, tx, std::slice::from_ref(&id), now)
     })?;

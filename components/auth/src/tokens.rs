@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use troupe_accounts::{RefreshToken, User};
-use troupe_edge::Problem;
 use troupe_ids::{Role, SessionId, UserId};
 use troupe_store::Database;
 use troupe_tokens::AccessClaims;
 
+use crate::error::AuthError;
 use crate::store::{self, Client, SessionTimes};
 use crate::Auth;
 
@@ -29,7 +29,7 @@ pub(crate) struct SessionToken<'a> {
 }
 
 /// Mint an access token for a session; it never outlives the session.
-pub(crate) fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64) -> Result<(String, i64), Problem> {
+pub(crate) fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64) -> Result<(String, i64), AuthError> {
     let settings = auth.settings();
     let now = now_ms / 1000;
     let exp = (now + settings.access_ttl_secs()).min(session.ends_ms / 1000).max(now);
@@ -44,7 +44,7 @@ pub(crate) fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64)
         sid: session.session_id.clone(),
         role: session.role,
     };
-    Ok((auth.signing_keys()?.signing.sign(&claims).map_err(Problem::internal)?, exp - now))
+    Ok((auth.signing_keys()?.signing.sign(&claims).map_err(AuthError::internal)?, exp - now))
 }
 
 pub(crate) fn pair(access: (String, i64), refresh: &RefreshToken) -> TokenPair {
@@ -59,7 +59,7 @@ pub(crate) fn pair(access: (String, i64), refresh: &RefreshToken) -> TokenPair {
 /// Ready the keys for a sign-in before its transaction, so that the
 /// key-value round trips of publishing them (and the development-key
 /// reminder) happen outside the database's write lock.
-pub(crate) fn ready_to_sign(auth: &Auth, now_ms: i64) -> Result<(), Problem> {
+pub(crate) fn ready_to_sign(auth: &Auth, now_ms: i64) -> Result<(), AuthError> {
     let keys = auth.signing_keys()?;
     crate::keys::remind_development_key(keys, auth.kv()?, now_ms);
     Ok(())
@@ -74,7 +74,7 @@ pub(crate) fn open_session(
     user: &User,
     client: &Client,
     now_ms: i64,
-) -> Result<TokenPair, Problem> {
+) -> Result<TokenPair, AuthError> {
     let settings = auth.settings();
     let session_id = SessionId::generate();
     let refresh = RefreshToken::generate();

@@ -3,7 +3,6 @@
 
 use troupe_auth_contract::keys::{revoked_session, PUBLIC_KEYS as PUBLISHED_KEYS};
 use troupe_auth_contract::tokens::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEEWAY_SECS};
-use troupe_edge::Problem;
 use troupe_ids::{Role, SessionId, UserId};
 use troupe_spin_adapter::variable;
 use troupe_store::KeyValue;
@@ -11,20 +10,21 @@ use troupe_users::Caller;
 
 use crate::bindings::troupe::auth::types::{Expectations, PublicKey, VerifyError};
 use crate::bindings::troupe::auth::verifier;
+use crate::error::UsersError;
 use crate::Users;
 
 /// The public keys: `jwt_public_keys` when configured (no I/O), otherwise
 /// the set `auth` publishes in the key-value store.
-fn public_keys(users: &Users) -> Result<Vec<PublicKey>, Problem> {
+fn public_keys(users: &Users) -> Result<Vec<PublicKey>, UsersError> {
     let spec = match variable("jwt_public_keys") {
         Some(spec) => spec,
         None => match users.kv()?.get(PUBLISHED_KEYS)? {
-            Some(bytes) => String::from_utf8(bytes).map_err(Problem::internal)?,
+            Some(bytes) => String::from_utf8(bytes).map_err(UsersError::internal)?,
             // Nothing published yet: no token can have been issued.
             None => String::new(),
         },
     };
-    let keys = troupe_tokens::parse_key_specs(&spec).map_err(|e| Problem::internal(format!("public keys: {e}")))?;
+    let keys = troupe_tokens::parse_key_specs(&spec).map_err(|e| UsersError::internal(format!("public keys: {e}")))?;
     Ok(keys
         .into_iter()
         .map(|(key_id, key)| PublicKey { key_id, algorithm: "EdDSA".into(), key: key.to_vec() })
@@ -45,7 +45,7 @@ fn describe(error: &VerifyError) -> &'static str {
 }
 
 /// Authenticate the request: a valid access token of a live session.
-pub fn authenticate(users: &Users, authorization: Option<&str>) -> Result<Caller, Problem> {
+pub(crate) fn authenticate(users: &Users, authorization: Option<&str>) -> Result<Caller, UsersError> {
     let expect = Expectations {
         issuer: variable("jwt_issuer").unwrap_or_else(|| DEFAULT_ISSUER.into()),
         audience: variable("jwt_audience").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
@@ -53,16 +53,16 @@ pub fn authenticate(users: &Users, authorization: Option<&str>) -> Result<Caller
         leeway: LEEWAY_SECS,
     };
     let claims = verifier::verify(authorization, &public_keys(users)?, &expect)
-        .map_err(|e| Problem::unauthorized(describe(&e)))?;
+        .map_err(|e| UsersError::Unauthenticated(describe(&e)))?;
     // The verifier is swappable: its claims are parsed like any input.
-    let invalid = || Problem::unauthorized("the access token is invalid");
+    let invalid = || UsersError::Unauthenticated("the access token is invalid");
     let (user_id, session_id, role) = (
         UserId::parse(&claims.subject).map_err(|_| invalid())?,
         SessionId::parse(&claims.session_id).map_err(|_| invalid())?,
         Role::parse(&claims.role).map_err(|_| invalid())?,
     );
     if revoked(users, &session_id)? {
-        return Err(Problem::unauthorized("the session has ended"));
+        return Err(UsersError::Unauthenticated("the session has ended"));
     }
     Ok(Caller { user_id, role })
 }
@@ -70,9 +70,9 @@ pub fn authenticate(users: &Users, authorization: Option<&str>) -> Result<Caller
 /// Whether `auth` revoked the session: its key-value record, or, when the
 /// store fails, the session row itself (a missing row counts as revoked).
 /// With neither readable the request fails (503): nobody is let in unchecked.
-fn revoked(users: &Users, session_id: &SessionId) -> Result<bool, Problem> {
+fn revoked(users: &Users, session_id: &SessionId) -> Result<bool, UsersError> {
     let key = revoked_session(session_id);
-    match users.kv().and_then(|kv| kv.get(&key).map_err(Problem::from)) {
+    match users.kv().map_err(UsersError::from).and_then(|kv| Ok(kv.get(&key)?)) {
         Ok(record) => Ok(record.is_some()),
         Err(_) => {
             troupe_spin_adapter::warn(

@@ -5,11 +5,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use troupe_accounts::{User, UserRecord};
 use troupe_edge::protect::{etag_matches, Comparison};
-use troupe_edge::{json_body, json_object, json_response, Exchange, FieldError, Patch, Problem, Response, Router};
+use troupe_edge::{json_body, json_object, json_response, Exchange, Patch, Response, Router};
 use troupe_ids::{Role, UserId};
 use troupe_store::{Cache, Database, KeyValue};
 use troupe_users::{links, request_fingerprint, Access, Caller, Cursor, ListQuery, Page};
 
+use crate::error::UsersError;
 use crate::{accounts, cache_ttl_ms, caller, store, Users};
 
 type Ex<'a> = Exchange<'a, Users>;
@@ -24,7 +25,7 @@ const FENCE: &str = "users:fence:";
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
 /// Every route of the component.
-pub fn router() -> Router<Users> {
+pub(crate) fn router() -> Router<Users, UsersError> {
     Router::new()
         .get(BASE, list_users)
         .post(BASE, create_user)
@@ -34,26 +35,26 @@ pub fn router() -> Router<Users> {
         .delete("/api/v1/users/:id", delete_user)
 }
 
-fn authenticate(ex: &Ex<'_>) -> Result<Caller, Problem> {
+fn authenticate(ex: &Ex<'_>) -> Result<Caller, UsersError> {
     let caller = caller::authenticate(ex.state, ex.header(header::AUTHORIZATION))?;
     ex.authenticated(caller.user_id.as_str())?;
     Ok(caller)
 }
 
-fn grant(access: Access) -> Result<(), Problem> {
+fn grant(access: Access) -> Result<(), UsersError> {
     match access {
         Access::Granted => Ok(()),
-        Access::Denied(why) => Err(Problem::forbidden(why)),
+        Access::Denied(why) => Err(UsersError::Forbidden(why)),
     }
 }
 
-fn user_id(ex: &Ex<'_>) -> Result<UserId, Problem> {
-    UserId::parse(ex.param("id")?).map_err(|_| Problem::invalid_field("id", "must be a user id (a UUID)"))
+fn user_id(ex: &Ex<'_>) -> Result<UserId, UsersError> {
+    UserId::parse(ex.param("id")?).map_err(|_| UsersError::InvalidId)
 }
 
 /// Read a user through the cache. A failing cache degrades to the database;
 /// a time-to-live of 0 turns the cache off (no entry would ever be fresh).
-fn read_through(users: &Users, id: &UserId) -> Result<Option<UserRecord>, Problem> {
+fn read_through(users: &Users, id: &UserId) -> Result<Option<UserRecord>, UsersError> {
     let started = troupe_spin_adapter::now_ms();
     let ttl = cache_ttl_ms();
     if ttl == 0 {
@@ -91,7 +92,7 @@ fn read_through(users: &Users, id: &UserId) -> Result<Option<UserRecord>, Proble
 /// version. After a deletion (`record` is `None`): fence and forget.
 fn remember(users: &Users, id: &UserId, record: Option<&UserRecord>) {
     let now = troupe_spin_adapter::now_ms();
-    let outcome = users.kv().map_err(|p| p.status().to_string()).and_then(|kv| {
+    let outcome = users.kv().map_err(|p| p.to_string()).and_then(|kv| {
         kv.set(&format!("{FENCE}{id}"), now.to_string().as_bytes()).map_err(|e| e.to_string())?;
         let cache = Cache::new(kv, CACHE, cache_ttl_ms());
         match record {
@@ -116,16 +117,16 @@ fn with_etag(mut response: Response, record: &UserRecord) -> Response {
     response
 }
 
-fn user_response(status: StatusCode, record: &UserRecord) -> Result<Response, Problem> {
+fn user_response(status: StatusCode, record: &UserRecord) -> Result<Response, UsersError> {
     Ok(with_etag(json_response(status, &record.user)?, record))
 }
 
 /// `GET /api/v1/users/:id` → the user, with an ETag; 304 if unchanged.
-fn get_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+fn get_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
     let caller = authenticate(ex)?;
     let id = user_id(ex)?;
     grant(caller.may_access(&id))?;
-    let record = read_through(ex.state, &id)?.ok_or_else(|| Problem::not_found("no such user"))?;
+    let record = read_through(ex.state, &id)?.ok_or(UsersError::NoSuchUser)?;
     if ex.header(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &record.etag(), Comparison::Weak)) {
         let mut response = http::Response::new(Vec::new());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -151,12 +152,10 @@ struct Listing {
 }
 
 /// `GET /api/v1/users` (administrators) → a page of users.
-fn list_users(ex: &Ex<'_>) -> Result<Response, Problem> {
+fn list_users(ex: &Ex<'_>) -> Result<Response, UsersError> {
     let caller = authenticate(ex)?;
     grant(caller.may_manage_users())?;
-    let query = ListQuery::parse(&ex.query()).map_err(|errors| {
-        Problem::invalid(errors.into_iter().map(|(field, message)| FieldError::new(field, message)).collect())
-    })?;
+    let query = ListQuery::parse(&ex.query()).map_err(UsersError::InvalidQuery)?;
     let db = ex.state.db()?;
     let total = store::count_users(db, &query)?;
     let rows = store::page_of_users(db, &query)?;
@@ -188,14 +187,14 @@ fn list_users(ex: &Ex<'_>) -> Result<Response, Problem> {
 }
 
 /// A valid `Idempotency-Key`: 1–255 visible ASCII characters.
-fn idempotency_key(ex: &Ex<'_>) -> Result<Option<String>, Problem> {
+fn idempotency_key(ex: &Ex<'_>) -> Result<Option<String>, UsersError> {
     match ex.request.headers().get("idempotency-key") {
         None => Ok(None),
         Some(value) => match value.to_str() {
             Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
                 Ok(Some(key.to_owned()))
             }
-            _ => Err(Problem::invalid_field("Idempotency-Key", "must be 1–255 visible ASCII characters")),
+            _ => Err(UsersError::InvalidIdempotencyKey),
         },
     }
 }
@@ -210,17 +209,15 @@ enum Remembered {
     Replay(Response),
 }
 
-fn claim_key(db: &dyn Database, caller: &UserId, key: &str, fingerprint: &str) -> Result<Remembered, Problem> {
+fn claim_key(db: &dyn Database, caller: &UserId, key: &str, fingerprint: &str) -> Result<Remembered, UsersError> {
     let now = troupe_spin_adapter::now_ms();
     store::forget_expired_keys(db, caller, key, now - IDEMPOTENCY_WINDOW_MS)?;
     if store::claim_key(db, caller, key, fingerprint, now)? {
         return Ok(Remembered::Proceed);
     }
-    let stored = store::stored_key(db, caller, key)?
-        .ok_or_else(|| Problem::conflict("the idempotency key is being released; retry"))?;
+    let stored = store::stored_key(db, caller, key)?.ok_or(UsersError::IdempotencyKeyReleasing)?;
     if stored.fingerprint != fingerprint {
-        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
-            .detail("this Idempotency-Key was used with a different request"));
+        return Err(UsersError::IdempotencyKeyReused);
     }
     let status = u16::try_from(stored.status).ok().and_then(|s| StatusCode::from_u16(s).ok());
     match status {
@@ -235,12 +232,12 @@ fn claim_key(db: &dyn Database, caller: &UserId, key: &str, fingerprint: &str) -
             headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(Remembered::Replay(response))
         }
-        _ => Err(Problem::conflict("a request with this Idempotency-Key is still being processed")),
+        _ => Err(UsersError::IdempotencyKeyInFlight),
     }
 }
 
 /// `POST /api/v1/users` (administrators) `{email, name, password, role}` → 201.
-fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+fn create_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
     let caller = authenticate(ex)?;
     grant(caller.may_manage_users())?;
     let body = json_object(ex.request, &[])?;
@@ -255,13 +252,13 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
     let created = accounts::create(&Value::Object(body));
     let record = match created {
         Ok(record) => record,
-        Err(problem) => {
+        Err(error) => {
             if let Some(key) = &key {
                 // The request failed: free the key so that a corrected retry
                 // can use it.
                 store::release_key(db, &caller.user_id, key)?;
             }
-            return Err(problem);
+            return Err(error);
         }
     };
     let location = format!("{BASE}/{}", record.user.id);
@@ -280,17 +277,15 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, Problem> {
 /// The current version of user `id` for a change: 404 if absent, 412 if the
 /// request's `If-Match` names another version. Returns the record and the
 /// revision the change must apply to (0 without `If-Match`).
-fn current_for_change(ex: &Ex<'_>, id: &UserId) -> Result<(UserRecord, i64), Problem> {
-    let record = store::user(ex.state.db()?, id)?.ok_or_else(|| Problem::not_found("no such user"))?;
+fn current_for_change(ex: &Ex<'_>, id: &UserId) -> Result<(UserRecord, i64), UsersError> {
+    let record = store::user(ex.state.db()?, id)?.ok_or(UsersError::NoSuchUser)?;
     match ex.header(header::IF_MATCH) {
         None => Ok((record, 0)),
         Some(value) if etag_matches(value, &record.etag(), Comparison::Strong) => {
             let revision = record.revision;
             Ok((record, revision))
         }
-        Some(_) => {
-            Err(Problem::new(StatusCode::PRECONDITION_FAILED).detail("the user has changed since the given ETag"))
-        }
+        Some(_) => Err(UsersError::RevisionChanged),
     }
 }
 
@@ -301,7 +296,7 @@ fn change(
     changes: Map<String, Value>,
     current: &UserRecord,
     revision: i64,
-) -> Result<Response, Problem> {
+) -> Result<Response, UsersError> {
     if let Some(role) = changes.get("role").and_then(Value::as_str) {
         if let Ok(role) = Role::parse(role) {
             grant(caller.may_set_role(current.user.role, role))?;
@@ -314,7 +309,7 @@ fn change(
 
 /// `PUT /api/v1/users/:id` `{email, name, role}`: replace the editable
 /// representation; every field is required.
-fn replace_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+fn replace_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
     let caller = authenticate(ex)?;
     let id = user_id(ex)?;
     grant(caller.may_access(&id))?;
@@ -332,7 +327,7 @@ fn replace_user(ex: &Ex<'_>) -> Result<Response, Problem> {
 }
 
 /// `PATCH /api/v1/users/:id` (JSON Merge Patch) `{email?, name?, role?}`.
-fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+fn update_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
     let caller = authenticate(ex)?;
     let id = user_id(ex)?;
     grant(caller.may_access(&id))?;
@@ -356,7 +351,7 @@ fn update_user(ex: &Ex<'_>) -> Result<Response, Problem> {
 }
 
 /// `DELETE /api/v1/users/:id` → 204; sessions revoked, cached copies gone.
-fn delete_user(ex: &Ex<'_>) -> Result<Response, Problem> {
+fn delete_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
     let caller = authenticate(ex)?;
     let id = user_id(ex)?;
     grant(caller.may_access(&id))?;

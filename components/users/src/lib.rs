@@ -7,10 +7,12 @@
 //! changes are asked of `auth`, which owns the `users` table, over Spin's
 //! local service chaining (see [`accounts`]). The component owns the
 //! `idempotency_keys` table and the `users:*` key-value keys; its SQL is in
-//! [`store`].
+//! [`store`], and every way a request fails, with its problem response, in
+//! [`error`].
 
 mod accounts;
 mod caller;
+mod error;
 mod handlers;
 mod store;
 
