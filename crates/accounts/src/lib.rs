@@ -4,8 +4,10 @@
 //! edge ([`Email`], [`DisplayName`], [`Password`]) and keeps its
 //! handlers to orchestration: hashing ([`PasswordHasher`]), refresh tokens
 //! ([`RefreshToken`]), the sealed copy of a session's current token pair
-//! ([`Sealer`]), and throttle keys and windows ([`throttle`]) are all decided here and tested natively.
+//! ([`Sealer`]), throttle keys and windows ([`throttle`]), and the audit log's
+//! event types and queries ([`audit`]) are all decided here and tested natively.
 
+pub mod audit;
 mod fields;
 mod password;
 pub mod refresh;

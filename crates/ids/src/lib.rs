@@ -87,6 +87,11 @@ uuid_id! {
     SessionId
 }
 
+uuid_id! {
+    /// An audit event's id (time-ordered: the audit log's paging key).
+    EventId
+}
+
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(0002, "idempotency"),
     migration!(0003, "protection"),
     migration!(0004, "current_refresh_token"),
+    migration!(0005, "audit_log"),
 ];
 
 /// The version a fully migrated database is at.
