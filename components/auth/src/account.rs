@@ -3,12 +3,15 @@
 
 use http::StatusCode;
 use serde::Serialize;
+use serde_json::json;
+use troupe_accounts::audit::EventType;
 use troupe_accounts::throttle::{password_counters, registration_counter};
 use troupe_accounts::{DisplayName, Email, Password, User, Verification};
 use troupe_edge::{json_body, json_response, Response};
 use troupe_ids::{Role, UserId};
 use troupe_store::{transaction, Database};
 
+use crate::audit::{self, Event};
 use crate::error::{email_taken, AuthError};
 use crate::protect::{self, publish_revocations};
 use crate::request::{
@@ -54,6 +57,8 @@ pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let account = NewAccount { id: &id, email: &email, name: &name, role, password_hash: &hash, now_ms: now };
         let user = store::insert_account(tx, &account).map_err(email_taken)?.user;
         let tokens = open_session(auth, tx, &user, &client, now)?;
+        let created = Event::own(EventType::AccountCreated, &user.id).detail(json!({ "role": user.role }));
+        audit::record(ex, tx, created)?;
         Ok::<_, AuthError>((user, tokens))
     })?;
     ex.set_user(user.id.as_str());
@@ -98,10 +103,10 @@ fn sign_in(
     let account = if email_key.contains('\0') { None } else { store::account_by_email(db, email_key)? };
     let Some((record, stored_hash)) = account else {
         hasher.waste_time(password);
-        return Err(AuthError::InvalidCredentials);
+        return refuse(ex, db, None, email_key);
     };
     let Verification::Match { upgrade } = hasher.verify(password, &stored_hash) else {
-        return Err(AuthError::InvalidCredentials);
+        return refuse(ex, db, Some(&record.user.id), email_key);
     };
     let client = client(ex);
     let user = record.user;
@@ -116,10 +121,24 @@ fn sign_in(
         if let Some(hash) = &rehashed {
             store::set_password_hash(tx, &user.id, hash, now)?;
         }
+        audit::record(ex, tx, Event::own(EventType::SignIn, &user.id))?;
         open_session(auth, tx, &user, &client, now)
     })?;
     ex.set_user(user.id.as_str());
     Ok(json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })?)
+}
+
+/// A refused sign-in: recorded (about the account, if the email names one;
+/// otherwise with the email tried), then the same answer either way. An
+/// attempt that cannot be recorded is answered 503, not let by unrecorded.
+fn refuse(ex: &Ex<'_>, db: &dyn Database, account: Option<&UserId>, email_key: &str) -> Result<Response, AuthError> {
+    let mut event = Event::new(EventType::SignInFailed, None, account);
+    if account.is_none() {
+        // Longer strings are no email address (RFC 5321 allows 254).
+        event = event.detail(json!({ "email": email_key.chars().take(254).collect::<String>() }));
+    }
+    audit::record(ex, db, event)?;
+    Err(AuthError::InvalidCredentials)
 }
 
 /// `GET /me` → the caller.
@@ -162,6 +181,9 @@ pub(crate) fn change_password(ex: &Ex<'_>) -> Result<Response, AuthError> {
         protect::settle_success(tx, &counters, now)?;
         store::set_password_hash(tx, &claims.sub, &hash, now)?;
         let revoked = store::revoke_user_sessions(tx, &claims.sub, Some(&claims.sid), "password changed", now)?;
+        let changed =
+            Event::own(EventType::PasswordChanged, &claims.sub).detail(json!({ "sessions_revoked": revoked.len() }));
+        audit::record(ex, tx, changed)?;
         publish_revocations(auth, tx, &revoked, now)
     })?;
     protect::sweep(auth, now);

@@ -9,7 +9,7 @@
 use http::{header, StatusCode};
 use troupe_accounts::Policy;
 use troupe_edge::ratelimit::{RATE_LIMIT, RATE_LIMIT_POLICY};
-use troupe_edge::Problem;
+use troupe_edge::{FieldError, Problem};
 use troupe_store::{DbError, KvError};
 use troupe_tokens::VerifyError;
 
@@ -32,6 +32,12 @@ pub(crate) enum AuthError {
     /// A valid access token of an account deleted since.
     #[error("the account no longer exists")]
     AccountGone,
+    /// The caller may not do this (why not).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A list's query parameters, each with what is wrong with it.
+    #[error("{} query parameters are invalid", .0.len())]
+    InvalidQuery(Vec<(String, String)>),
     /// A password change whose current password is wrong.
     #[error("the current password is wrong")]
     WrongPassword,
@@ -83,7 +89,10 @@ impl From<AuthError> for Problem {
             | AuthError::InvalidAccessToken(_)
             | AuthError::SessionEnded
             | AuthError::AccountGone => Problem::unauthorized(detail),
-            AuthError::WrongPassword => Problem::forbidden(detail),
+            AuthError::WrongPassword | AuthError::Forbidden(_) => Problem::forbidden(detail),
+            AuthError::InvalidQuery(errors) => {
+                Problem::invalid(errors.into_iter().map(|(field, message)| FieldError::new(field, message)).collect())
+            }
             AuthError::EmailTaken | AuthError::LastAdministrator(_) => Problem::conflict(detail),
             AuthError::NoSuchUser | AuthError::NoSuchSession => Problem::not_found(detail),
             AuthError::RevisionChanged => Problem::new(StatusCode::PRECONDITION_FAILED).detail(detail),

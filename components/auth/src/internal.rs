@@ -10,7 +10,9 @@
 //! * `DELETE /internal/users/:id {if_revision?}` → 204; the user's sessions are revoked.
 //!
 //! `if_revision` makes a change conditional (412 when the user moved on);
-//! 0 or absent means unconditional.
+//! 0 or absent means unconditional. Callers name the user they act for, the
+//! client's address and the request id in headers
+//! (`troupe_auth_contract::internal`), which the audit log records.
 //!
 //! Two rules hold here, for every caller: a role change revokes every
 //! session of the user, so that tokens minted under the old role stop
@@ -21,11 +23,14 @@
 //! decided inside the change's transaction.
 
 use http::StatusCode;
+use serde_json::json;
+use troupe_accounts::audit::EventType;
 use troupe_accounts::{DisplayName, Email, Password};
 use troupe_edge::{json_body, json_response, Exchange, Response};
 use troupe_ids::{Role, UserId};
 use troupe_store::{transaction, Database};
 
+use crate::audit::{self, internal_actor, Event};
 use crate::error::{email_taken, AuthError};
 use crate::protect::publish_revocations;
 use crate::request::{empty, field, hasher, validated};
@@ -53,7 +58,13 @@ pub(crate) fn create_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         password_hash: &hash,
         now_ms: troupe_spin_adapter::now_ms(),
     };
-    let record = transaction(auth.db()?, |tx| store::insert_account(tx, &account)).map_err(email_taken)?;
+    let actor = internal_actor(ex);
+    let record = transaction(auth.db()?, |tx| {
+        let record = store::insert_account(tx, &account).map_err(email_taken)?;
+        let created = Event::new(EventType::AccountCreated, actor.as_ref(), Some(&id)).detail(json!({ "role": role }));
+        audit::record_internal(ex, tx, created)?;
+        Ok::<_, AuthError>(record)
+    })?;
     Ok(json_response(StatusCode::CREATED, &record)?)
 }
 
@@ -90,8 +101,19 @@ pub(crate) fn update_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let Some(record) = store::update_user(tx, id, &change).map_err(email_taken)? else {
             return Err(missing_or_stale(tx, id)?);
         };
-        if before.is_some_and(|before| before != record.user.role) {
+        let actor = internal_actor(ex);
+        let event = |event_type| Event::new(event_type, actor.as_ref(), Some(id));
+        let fields: Vec<&str> = [("email", email.is_some()), ("name", name.is_some())]
+            .into_iter()
+            .filter_map(|(field, given)| given.then_some(field))
+            .collect();
+        if !fields.is_empty() {
+            audit::record_internal(ex, tx, event(EventType::AccountUpdated).detail(json!({ "fields": fields })))?;
+        }
+        if let Some(before) = before.filter(|before| *before != record.user.role) {
             let revoked = store::revoke_user_sessions(tx, id, None, "role changed", now)?;
+            let detail = json!({ "from": before, "to": record.user.role, "sessions_revoked": revoked.len() });
+            audit::record_internal(ex, tx, event(EventType::RoleChanged).detail(detail))?;
             publish_revocations(auth, tx, &revoked, now)?;
         }
         Ok::<_, AuthError>(record)
@@ -135,6 +157,10 @@ pub(crate) fn delete_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
             // An error rolls the revocations back too.
             return Err(missing_or_stale(tx, id)?);
         }
+        let actor = internal_actor(ex);
+        let deleted = Event::new(EventType::AccountDeleted, actor.as_ref(), Some(id))
+            .detail(json!({ "sessions_revoked": sessions.len() }));
+        audit::record_internal(ex, tx, deleted)?;
         publish_revocations(auth, tx, &sessions, now)
     })?;
     Ok(empty(StatusCode::NO_CONTENT))

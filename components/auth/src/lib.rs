@@ -2,23 +2,25 @@
 //!
 //! Routes (JSON, under `/api/v1/auth`): `POST /register`, `POST /login`,
 //! `POST /refresh`, `POST /logout`, `GET /me`, `POST /password`,
-//! `GET /sessions`, `DELETE /sessions/:id`, and `GET /.well-known/jwks.json`.
+//! `GET /sessions`, `DELETE /sessions/:id`, `GET /events` (the audit log),
+//! and `GET /.well-known/jwks.json`.
 //!
 //! Private routes, reached only through Spin's service chaining, let other
 //! components ask for changes to the tables `auth` owns (see [`internal`]).
 //!
 //! `auth` owns the `users`, `credentials`, `sessions`, `refresh_tokens`,
-//! `auth_secrets`, `auth_throttles` and `auth_revocations` tables and the
-//! `auth:*` key-value keys. [`routes`] names the handler of each route:
-//! [`account`] (register, login, me, password), [`sessions`] (refresh,
-//! logout, the session list), [`keys`] (the key set and JWKS) and
-//! [`internal`]; [`request`] and [`tokens`] hold what they share, and
+//! `auth_secrets`, `auth_throttles`, `auth_revocations` and `auth_events`
+//! tables and the `auth:*` key-value keys. [`routes`] names the handler of
+//! each route: [`account`] (register, login, me, password), [`sessions`]
+//! (refresh, logout, the session list), [`audit`] (the events, and their
+//! recording), [`keys`] (the key set and JWKS) and [`internal`]; [`request`] and [`tokens`] hold what they share, and
 //! [`error`] every way they fail and its problem response. Throttles,
 //! revocations and the sweep are in [`protect`]; the SQL is in [`store`];
 //! the rules they apply come from the `troupe-accounts` and `troupe-tokens`
 //! crates.
 
 mod account;
+mod audit;
 mod error;
 mod internal;
 mod keys;

@@ -78,8 +78,9 @@ pub(crate) fn publish_revocations(
 
 /// Remove, in bounded batches, what no rule needs any more: closed throttle
 /// windows, grace pairs past their interval, key-value revocation records
-/// that outlived every token of their session, and sessions and refresh
-/// tokens ended longer ago than the retention period.
+/// that outlived every token of their session, sessions and refresh tokens
+/// ended longer ago than the retention period, and audit events older than
+/// theirs.
 ///
 /// Spin's key-value store has no expiry and no host runs a cron for us, so
 /// this runs on the requests that write anyway (sign-in, registration,
@@ -94,10 +95,12 @@ pub fn sweep(auth: &Auth, now_ms: i64) {
 fn try_sweep(auth: &Auth, now_ms: i64) -> Result<(), String> {
     let db = auth.db().map_err(|p| p.to_string())?;
     let cutoff = now_ms - auth.settings().retention_secs() * 1000;
+    let audit_cutoff = now_ms - auth.settings().audit_retention_secs() * 1000;
     transaction(db, |tx| {
         store::sweep_throttles(tx, now_ms)?;
         store::sweep_grace_pairs(tx, now_ms)?;
         store::sweep_retired(tx, cutoff)?;
+        store::sweep_events(tx, audit_cutoff)?;
         Ok::<_, DbError>(())
     })
     .map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 use troupe_edge::Router;
 
 use crate::error::AuthError;
-use crate::{account, internal, keys, sessions, Auth};
+use crate::{account, audit, internal, keys, sessions, Auth};
 
 /// Every route of the component.
 pub(crate) fn router() -> Router<Auth, AuthError> {
@@ -16,6 +16,7 @@ pub(crate) fn router() -> Router<Auth, AuthError> {
         .post("/api/v1/auth/password", account::change_password)
         .get("/api/v1/auth/sessions", sessions::list_sessions)
         .delete("/api/v1/auth/sessions/:id", sessions::delete_session)
+        .get("/api/v1/auth/events", audit::list_events)
         .get("/api/v1/auth/.well-known/jwks.json", keys::jwks)
         .get("/.well-known/jwks.json", keys::jwks)
         .post("/internal/users", internal::create_user)

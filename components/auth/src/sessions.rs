@@ -3,12 +3,15 @@
 
 use http::{header, StatusCode};
 use serde::Serialize;
+use serde_json::json;
+use troupe_accounts::audit::EventType;
 use troupe_accounts::refresh::{self, Decision};
 use troupe_accounts::{RefreshToken, Sealer};
 use troupe_edge::{json_body, json_response, Response};
-use troupe_ids::SessionId;
+use troupe_ids::{SessionId, UserId};
 use troupe_store::transaction;
 
+use crate::audit::{self, Event};
 use crate::error::AuthError;
 use crate::protect::{self, publish_revocations};
 use crate::request::{authenticate, empty, now_ms, validated, Ex};
@@ -71,9 +74,9 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, AuthError> {
                 }
                 // A pair that cannot be opened (the signing key changed) is
                 // no proof of a lost answer: treat the token as reused.
-                return revoke_reused(auth, &session.id, now);
+                return revoke_reused(ex, session, now);
             }
-            Decision::Reuse => return revoke_reused(auth, &session.id, now),
+            Decision::Reuse => return revoke_reused(ex, session, now),
         }
     }
     Err(AuthError::InvalidRefreshToken)
@@ -114,9 +117,13 @@ fn rotate(
 
 /// A replaced refresh token came back after its grace interval: revoke its
 /// session. The client gets the same 401 as for any invalid token.
-fn revoke_reused(auth: &Auth, session_id: &SessionId, now: i64) -> Result<Response, AuthError> {
+fn revoke_reused(ex: &Ex<'_>, session: &store::SessionState, now: i64) -> Result<Response, AuthError> {
+    let (auth, session_id) = (ex.state, &session.id);
     transaction(auth.db()?, |tx| {
         store::revoke_session(tx, session_id, None, "refresh token reuse", now)?;
+        let reused = Event::new(EventType::RefreshReused, None, Some(&session.user_id))
+            .detail(json!({ "session_id": session_id }));
+        audit::record(ex, tx, reused)?;
         // Reuse ends the session even when the key-value store fails: the
         // session row says revoked (refresh and auth's routes refuse it), and
         // `users` reads that row whenever it cannot read the store.
@@ -139,26 +146,29 @@ fn revoke_reused(auth: &Auth, session_id: &SessionId, now: i64) -> Result<Respon
 pub(crate) fn logout(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let auth = ex.state;
     let now = now_ms();
-    let session_id = if ex.header(header::AUTHORIZATION).is_some() {
+    let (session_id, user_id): (SessionId, UserId) = if ex.header(header::AUTHORIZATION).is_some() {
         // A body, if any, must still be the documented one.
         if !ex.request.body().is_empty() {
             let mut fields = json_body(ex.request, &[])?;
             let _ignored: Option<String> = fields.optional("refresh_token");
             fields.finish()?;
         }
-        authenticate(ex)?.sid
+        let claims = authenticate(ex)?;
+        (claims.sid, claims.sub)
     } else {
         let mut fields = json_body(ex.request, &[])?;
         let presented: Option<String> = fields.required("refresh_token");
         fields.finish()?;
         let digest = RefreshToken::presented(&validated(presented)?).digest();
         match store::presented_token(auth.db()?, &digest)? {
-            Some(token) if !token.session.revoked => token.session.id,
+            Some(token) if !token.session.revoked => (token.session.id, token.session.user_id),
             _ => return Err(AuthError::InvalidRefreshToken),
         }
     };
     transaction(auth.db()?, |tx| {
         store::revoke_session(tx, &session_id, None, "logout", now)?;
+        let signed_out = Event::own(EventType::SignOut, &user_id).detail(json!({ "session_id": session_id }));
+        audit::record(ex, tx, signed_out)?;
         publish_revocations(auth, tx, std::slice::from_ref(&session_id), now)
     })?;
     protect::sweep(auth, now);
@@ -189,6 +199,8 @@ pub(crate) fn delete_session(ex: &Ex<'_>) -> Result<Response, AuthError> {
         if !store::revoke_session(tx, &id, Some(&claims.sub), "signed out by the user", now)? {
             return Err(AuthError::NoSuchSession);
         }
+        let revoked = Event::own(EventType::SessionRevoked, &claims.sub).detail(json!({ "session_id": id }));
+        audit::record(ex, tx, revoked)?;
         publish_revocations(auth, tx, std::slice::from_ref(&id), now)
     })?;
     Ok(empty(StatusCode::NO_CONTENT))

@@ -10,6 +10,8 @@ use troupe_spin_adapter::variable;
 
 /// 30 days, the default session lifetime and retention.
 const THIRTY_DAYS: i64 = 30 * 24 * 3600;
+/// 365 days, the audit log's default retention.
+const ONE_YEAR: i64 = 365 * 24 * 3600;
 
 /// Everything configurable about `auth` (see `[variables]` in spin.toml).
 /// Malformed numbers fall back to their defaults (logged), so a typo
@@ -23,6 +25,7 @@ pub struct Settings {
     refresh_grace_secs: OnceCell<i64>,
     session_max_age_secs: OnceCell<i64>,
     retention_secs: OnceCell<i64>,
+    audit_retention_secs: OnceCell<i64>,
     hash: OnceCell<HashParams>,
     password: OnceCell<PasswordPolicies>,
     registration: OnceCell<Policy>,
@@ -78,6 +81,11 @@ impl Settings {
     /// refresh tokens are kept.
     pub fn retention_secs(&self) -> i64 {
         *self.retention_secs.get_or_init(|| number("session_retention_seconds", THIRTY_DAYS))
+    }
+
+    /// `audit_retention_seconds`: how long audit events are kept.
+    pub fn audit_retention_secs(&self) -> i64 {
+        *self.audit_retention_secs.get_or_init(|| number("audit_retention_seconds", ONE_YEAR))
     }
 
     /// The argon2id cost.

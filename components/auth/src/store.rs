@@ -1,9 +1,10 @@
 //! `auth`'s storage adapter: the SQL over the tables it owns (see
 //! migrations/*/0001_accounts.sql). No business rule lives here.
 
+use troupe_accounts::audit::EventType;
 use troupe_accounts::{Email, UserRecord};
 use troupe_auth_contract::users::{self as user_rows, columns_of, COLUMNS as USER_COLUMNS};
-use troupe_ids::{Role, SessionId, UserId};
+use troupe_ids::{EventId, Role, SessionId, UserId};
 use troupe_store::{Database, DbError, Dialect, Row, Value};
 
 /// An id read back from a row (text in both dialects); a row whose id is no
@@ -578,4 +579,121 @@ pub fn sweep_retired(db: &dyn Database, cutoff_ms: i64) -> Result<usize, DbError
     db.execute(&format!("DELETE FROM refresh_tokens WHERE session_id IN ({ended})"), &params)?;
     let sessions = db.query(&format!("DELETE FROM sessions WHERE id IN ({ended}) RETURNING id"), &params)?;
     Ok(tokens.len() + sessions.len())
+}
+
+/// One audit event to append.
+pub struct NewEvent<'a> {
+    pub id: &'a EventId,
+    pub occurred_ms: i64,
+    pub event_type: EventType,
+    pub actor: Option<&'a UserId>,
+    pub subject: Option<&'a UserId>,
+    pub client_addr: Option<&'a str>,
+    pub request_id: &'a str,
+    /// A JSON object, never holding a secret.
+    pub detail: Option<&'a str>,
+}
+
+/// Append an event to the audit log (inside the transaction of the change
+/// it records, when there is one).
+pub fn insert_event(db: &dyn Database, event: &NewEvent<'_>) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO auth_events \
+         (id, occurred_at, type, actor_id, subject_id, client_addr, request_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            event.id.as_str().into(),
+            event.occurred_ms.into(),
+            event.event_type.as_str().into(),
+            event.actor.map(UserId::as_str).into(),
+            event.subject.map(UserId::as_str).into(),
+            event.client_addr.into(),
+            event.request_id.into(),
+            event.detail.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// One event of the audit log, as the API shows it.
+#[derive(serde::Serialize)]
+pub struct EventView {
+    pub id: EventId,
+    pub occurred_at: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub actor_id: Option<UserId>,
+    pub subject_id: Option<UserId>,
+    pub client_address: Option<String>,
+    pub request_id: String,
+    pub detail: Option<serde_json::Value>,
+}
+
+/// A page of events, newest first: about `subject` (`None`: everyone), of
+/// `event_type` if given, older than `before` if given; at most `limit`.
+pub fn events(
+    db: &dyn Database,
+    subject: Option<&UserId>,
+    event_type: Option<EventType>,
+    before: Option<&EventId>,
+    limit: u32,
+) -> Result<Vec<EventView>, DbError> {
+    let mut conditions = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    let mut bind = |condition: &str, value: Value| {
+        params.push(value);
+        conditions.push(condition.replace('?', &format!("${}", params.len())));
+    };
+    if let Some(subject) = subject {
+        bind("subject_id = ?", subject.as_str().into());
+    }
+    if let Some(event_type) = event_type {
+        bind("type = ?", event_type.as_str().into());
+    }
+    if let Some(before) = before {
+        bind("id < ?", before.as_str().into());
+    }
+    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    params.push(i64::from(limit).into());
+    let rows = db.query(
+        &format!(
+            "SELECT id, occurred_at, type, actor_id, subject_id, client_addr, request_id, detail \
+             FROM auth_events {filter} ORDER BY id DESC LIMIT ${}",
+            params.len()
+        ),
+        &params,
+    )?;
+    rows.iter()
+        .map(|row| {
+            let optional_id = |column: &str| -> Result<Option<UserId>, DbError> {
+                let raw: Option<String> = row.get(column)?;
+                raw.map(|raw| raw.parse().map_err(|_| DbError::Decode(format!("{column}: not an id: {raw:?}"))))
+                    .transpose()
+            };
+            let detail: Option<String> = row.get("detail")?;
+            Ok(EventView {
+                id: id_in(&row, "id")?,
+                occurred_at: troupe_accounts::rfc3339(row.get("occurred_at")?),
+                event_type: row.get("type")?,
+                actor_id: optional_id("actor_id")?,
+                subject_id: optional_id("subject_id")?,
+                client_address: row.get("client_addr")?,
+                request_id: row.get("request_id")?,
+                detail: detail
+                    .map(|json| serde_json::from_str(&json).map_err(|e| DbError::Decode(format!("detail: {e}"))))
+                    .transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// Delete events older than `cutoff_ms`, a batch at most; returns how many.
+pub fn sweep_events(db: &dyn Database, cutoff_ms: i64) -> Result<usize, DbError> {
+    Ok(db
+        .query(
+            "DELETE FROM auth_events WHERE id IN \
+             (SELECT id FROM auth_events WHERE occurred_at < $1 LIMIT $2) RETURNING id",
+            &[cutoff_ms.into(), SWEEP_BATCH.into()],
+        )?
+        .len())
 }

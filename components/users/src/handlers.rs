@@ -41,6 +41,15 @@ fn authenticate(ex: &Ex<'_>) -> Result<Caller, UsersError> {
     Ok(caller)
 }
 
+/// The change `caller` asks for in this request, as `auth` records it.
+fn on_behalf<'a>(ex: &'a Ex<'_>, caller: &'a Caller) -> accounts::OnBehalf<'a> {
+    accounts::OnBehalf {
+        actor: &caller.user_id,
+        client_addr: ex.client_addr().map(|ip| ip.to_string()),
+        request_id: ex.request_id,
+    }
+}
+
 fn grant(access: Access) -> Result<(), UsersError> {
     match access {
         Access::Granted => Ok(()),
@@ -249,7 +258,7 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
             return Ok(response);
         }
     }
-    let created = accounts::create(&Value::Object(body));
+    let created = accounts::create(&on_behalf(ex, &caller), &Value::Object(body));
     let record = match created {
         Ok(record) => record,
         Err(error) => {
@@ -302,7 +311,7 @@ fn change(
             grant(caller.may_set_role(current.user.role, role))?;
         }
     }
-    let record = accounts::update(id, changes, revision)?;
+    let record = accounts::update(&on_behalf(ex, caller), id, changes, revision)?;
     remember(ex.state, id, Some(&record));
     user_response(StatusCode::OK, &record)
 }
@@ -356,7 +365,7 @@ fn delete_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
     let id = user_id(ex)?;
     grant(caller.may_access(&id))?;
     let (_, revision) = current_for_change(ex, &id)?;
-    accounts::delete(&id, revision)?;
+    accounts::delete(&on_behalf(ex, &caller), &id, revision)?;
     remember(ex.state, &id, None);
     let mut response = http::Response::new(Vec::new());
     *response.status_mut() = StatusCode::NO_CONTENT;

@@ -25,6 +25,19 @@ pub mod keys {
     }
 }
 
+/// Headers a component sends with a request to `auth`'s private
+/// `/internal/…` routes, naming the request it acts for, so that `auth`'s
+/// audit log records the change as the client made it. Only components can
+/// reach those routes (service chaining), so `auth` believes them.
+pub mod internal {
+    /// The id of the user who asked for the change.
+    pub const ACTOR: &str = "troupe-actor";
+    /// The client's address, as the calling component resolved it.
+    pub const CLIENT_ADDRESS: &str = "troupe-client-address";
+    /// The client's request id (the edge's `X-Request-Id`).
+    pub const REQUEST_ID: &str = "x-request-id";
+}
+
 /// Access-token defaults, shared by the issuer and every verifier.
 pub mod tokens {
     /// `jwt_issuer` when unset.
