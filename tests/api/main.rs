@@ -3,6 +3,7 @@
 //!
 //! Run through the README's test command, which builds the components first.
 
+mod audit;
 mod auth;
 mod deploy;
 mod docs;
