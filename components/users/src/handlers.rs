@@ -7,7 +7,7 @@ use troupe_accounts::{User, UserRecord};
 use troupe_edge::protect::{etag_matches, Comparison};
 use troupe_edge::{json_body, json_object, json_response, Exchange, Patch, Response, Router};
 use troupe_ids::{Role, UserId};
-use troupe_store::{Cache, Database, KeyValue};
+use troupe_store::{Cache, CacheOutcome, Database};
 use troupe_users::{links, request_fingerprint, Access, Caller, Cursor, ListQuery, Page};
 
 use crate::error::UsersError;
@@ -21,7 +21,7 @@ const CACHE: &str = "users:user";
 /// `users:fence:<id>` → when the user last changed (Unix ms). A read that
 /// started before that does not write what it loaded into the cache, so a
 /// slow reader cannot put back a version older than a completed write.
-const FENCE: &str = "users:fence:";
+const FENCE: &str = "users:fence";
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
 /// Every route of the component.
@@ -64,35 +64,20 @@ fn user_id(ex: &Ex<'_>) -> Result<UserId, UsersError> {
 /// Read a user through the cache. A failing cache degrades to the database;
 /// a time-to-live of 0 turns the cache off (no entry would ever be fresh).
 fn read_through(users: &Users, id: &UserId) -> Result<Option<UserRecord>, UsersError> {
-    let started = troupe_spin_adapter::now_ms();
+    let started = u64::try_from(troupe_spin_adapter::now_ms()).unwrap_or_default();
     let ttl = cache_ttl_ms();
-    if ttl == 0 {
-        return Ok(store::user(users.db()?, id)?);
-    }
     let kv = match users.kv() {
-        Ok(kv) => kv,
-        Err(_) => return Ok(store::user(users.db()?, id)?),
+        Ok(kv) if ttl > 0 => kv,
+        _ => return Ok(store::user(users.db()?, id)?),
     };
-    let cache = Cache::new(kv, CACHE, ttl);
-    let now = u64::try_from(started).unwrap_or_default();
-    match cache.get::<UserRecord>(id.as_str(), now) {
-        Ok(Some(record)) => return Ok(Some(record)),
-        Ok(None) => {}
-        Err(e) => {
-            troupe_spin_adapter::warn("user-cache", &format!("the cache is unavailable, reading the database: {e}"));
-            return Ok(store::user(users.db()?, id)?);
-        }
-    }
-    let record = store::user(users.db()?, id)?;
-    if let Some(record) = &record {
-        let fence =
-            kv.get(&format!("{FENCE}{id}")).map(|v| v.and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok()));
-        let fresh = matches!(fence, Ok(None)) || matches!(fence, Ok(Some(changed)) if changed < started);
-        if fresh {
-            if let Err(e) = cache.put(id.as_str(), record, now) {
-                troupe_spin_adapter::warn("user-cache", &format!("could not cache user {id}: {e}"));
-            }
-        }
+    let cache = Cache::new(kv, CACHE, ttl).with_fence(FENCE);
+    let (record, outcome) =
+        cache.get_or_load(id.as_str(), started, || store::user(users.db()?, id).map_err(UsersError::from))?;
+    if let CacheOutcome::Bypassed(e) = outcome {
+        troupe_spin_adapter::warn(
+            "user-cache",
+            &format!("the cache is unavailable, read user {id} from the database: {e}"),
+        );
     }
     Ok(record)
 }
@@ -100,15 +85,12 @@ fn read_through(users: &Users, id: &UserId) -> Result<Option<UserRecord>, UsersE
 /// After a successful change: fence off slower readers, then cache the new
 /// version. After a deletion (`record` is `None`): fence and forget.
 fn remember(users: &Users, id: &UserId, record: Option<&UserRecord>) {
-    let now = troupe_spin_adapter::now_ms();
+    let now = u64::try_from(troupe_spin_adapter::now_ms()).unwrap_or_default();
     let outcome = users.kv().map_err(|p| p.to_string()).and_then(|kv| {
-        kv.set(&format!("{FENCE}{id}"), now.to_string().as_bytes()).map_err(|e| e.to_string())?;
-        let cache = Cache::new(kv, CACHE, cache_ttl_ms());
-        match record {
-            Some(record) => cache.put(id.as_str(), record, u64::try_from(now).unwrap_or_default()),
-            None => cache.invalidate(id.as_str()),
-        }
-        .map_err(|e| e.to_string())
+        Cache::new(kv, CACHE, cache_ttl_ms())
+            .with_fence(FENCE)
+            .changed(id.as_str(), record, now)
+            .map_err(|e| e.to_string())
     });
     if let Err(e) = outcome {
         // The change is committed and cannot be undone; the cached copy, if

@@ -24,20 +24,59 @@ pub enum CacheOutcome {
 }
 
 /// A namespace of cached JSON values with one time-to-live.
+///
+/// With a fence ([`Cache::with_fence`]), writers of the source record when
+/// each key last changed ([`Cache::changed`]), and a read that started
+/// before that does not cache what it loaded: a slow reader cannot put back
+/// a version older than a completed write.
 pub struct Cache<'a> {
     store: &'a dyn KeyValue,
     namespace: &'a str,
     ttl_ms: u64,
+    fence: Option<&'a str>,
 }
 
 impl<'a> Cache<'a> {
     /// Entries live under `<namespace>:<key>` for `ttl_ms` milliseconds.
     pub fn new(store: &'a dyn KeyValue, namespace: &'a str, ttl_ms: u64) -> Self {
-        Self { store, namespace, ttl_ms }
+        Self { store, namespace, ttl_ms, fence: None }
+    }
+
+    /// Fenced: `<fence>:<key>` holds when `key`'s source last changed (Unix ms).
+    pub fn with_fence(self, fence: &'a str) -> Self {
+        Self { fence: Some(fence), ..self }
     }
 
     fn full_key(&self, key: &str) -> String {
         format!("{}:{key}", self.namespace)
+    }
+
+    /// Whether a value of `key` loaded by a read that started at
+    /// `started_ms` may be cached: no fence, or no change since it started.
+    /// A fence that cannot be read forbids it.
+    fn loaded_fresh(&self, key: &str, started_ms: u64) -> bool {
+        let Some(fence) = self.fence else { return true };
+        match self.store.get(&format!("{fence}:{key}")) {
+            Ok(None) => true,
+            Ok(Some(bytes)) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.parse::<u64>().ok())
+                .is_some_and(|changed| changed < started_ms),
+            Err(_) => false,
+        }
+    }
+
+    /// After a write of the source: raise `key`'s fence (when fenced), then
+    /// cache `value`, or forget the key when the value is gone. Callers must
+    /// check the result, as for [`Cache::invalidate`].
+    pub fn changed<T: Serialize>(&self, key: &str, value: Option<&T>, now_ms: u64) -> Result<(), KvError> {
+        if let Some(fence) = self.fence {
+            self.store.set(&format!("{fence}:{key}"), now_ms.to_string().as_bytes())?;
+        }
+        match value {
+            Some(value) => self.put(key, value, now_ms),
+            None => self.invalidate(key),
+        }
     }
 
     /// The cached value under `key` if present and fresh at `now_ms`.
@@ -65,7 +104,9 @@ impl<'a> Cache<'a> {
 
     /// Read through the cache: a fresh entry if there is one, otherwise
     /// `load` from the source, caching what it finds (absent values are not
-    /// cached). Errors of the cache never surface; errors of `load` do.
+    /// cached, nor, with a fence, values that changed since `now_ms`, when
+    /// the read started). Errors of the cache never surface; errors of
+    /// `load` do.
     pub fn get_or_load<T, E>(
         &self,
         key: &str,
@@ -82,7 +123,7 @@ impl<'a> Cache<'a> {
         };
         let value = load()?;
         let outcome = match (&value, outcome) {
-            (Some(found), CacheOutcome::Miss) => match self.put(key, found, now_ms) {
+            (Some(found), CacheOutcome::Miss) if self.loaded_fresh(key, now_ms) => match self.put(key, found, now_ms) {
                 Ok(()) => CacheOutcome::Miss,
                 Err(error) => CacheOutcome::Bypassed(error),
             },
@@ -189,6 +230,33 @@ mod tests {
         assert!(store.entries.borrow().is_empty());
         let failed = cache.get_or_load("1", 0, || Err::<Option<String>, _>("db down"));
         assert_eq!(failed, Err("db down"));
+    }
+
+    #[test]
+    fn a_read_that_started_before_a_change_does_not_cache_what_it_loaded() {
+        let store = MemoryStore::default();
+        let cache = Cache::new(&store, "users", 1_000).with_fence("fence");
+        // Changed at 50; a read that started at 40 loaded the old value.
+        cache.changed("1", Some(&"new"), 50).expect("changed");
+        cache.invalidate("1").expect("invalidate");
+        assert_eq!(cache.get_or_load("1", 40, load_ok("old")), Ok((Some("old".into()), CacheOutcome::Miss)));
+        assert!(!store.entries.borrow().contains_key("users:1"), "the old value was not cached");
+        // A read that started after the change caches.
+        assert_eq!(cache.get_or_load("1", 60, load_ok("new")), Ok((Some("new".into()), CacheOutcome::Miss)));
+        assert_eq!(cache.get::<String>("1", 61), Ok(Some("new".into())));
+        // A deletion fences and forgets.
+        cache.changed::<String>("1", None, 70).expect("deleted");
+        assert_eq!(cache.get::<String>("1", 71), Ok(None));
+        assert_eq!(store.entries.borrow().get("fence:1").map(Vec::as_slice), Some(b"70".as_slice()));
+    }
+
+    #[test]
+    fn an_unreadable_fence_forbids_caching() {
+        let store = MemoryStore::default();
+        store.entries.borrow_mut().insert("fence:1".into(), b"not a time".to_vec());
+        let cache = Cache::new(&store, "users", 1_000).with_fence("fence");
+        assert_eq!(cache.get_or_load("1", 40, load_ok("ann")), Ok((Some("ann".into()), CacheOutcome::Miss)));
+        assert!(!store.entries.borrow().contains_key("users:1"));
     }
 
     #[test]
