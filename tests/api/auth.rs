@@ -189,6 +189,26 @@ fn logout_with_a_refresh_token_ends_the_session() {
     app.post(LOGOUT, &json!({"refresh_token": account.refresh})).problem(401);
 }
 
+/// `/me` reads through `auth`'s user cache: a change made through `users`
+/// shows at once, and a deleted account's token is refused.
+#[test]
+fn me_shows_a_change_at_once_and_refuses_a_deleted_account() {
+    let app = spawn_app();
+    let account = app.register("cached@example.com");
+    assert_eq!(app.get(ME, Some(&account.access)).expect(200).json()["name"], "Test User");
+    let path = format!("/api/v1/users/{}", account.id);
+    let rename = app
+        .request(Method::PATCH, &path)
+        .bearer_auth(&account.access)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"name": "Renamed", "email": "renamed@example.com"}).to_string());
+    app.send(rename).expect(200);
+    let me = app.get(ME, Some(&account.access)).expect(200).json();
+    assert_eq!((me["name"].as_str(), me["email"].as_str()), (Some("Renamed"), Some("renamed@example.com")));
+    app.send(app.request(Method::DELETE, &path).bearer_auth(&account.access)).expect(204);
+    app.get(ME, Some(&account.access)).problem(401);
+}
+
 #[test]
 fn me_needs_a_valid_token() {
     let app = spawn_app();

@@ -13,12 +13,12 @@ use troupe_store::{transaction, Database};
 
 use crate::audit::{self, Event};
 use crate::error::{email_taken, AuthError};
+use crate::protect::revoked;
 use crate::protect::{self, publish_revocations};
-use crate::request::{
-    admit_session, authenticate, bucket, client, empty, field, hasher, now_ms, validated, verified_claims, Ex,
-};
+use crate::request::{authenticate, bucket, client, empty, field, hasher, now_ms, validated, verified_claims, Ex};
 use crate::store::{self, NewAccount};
 use crate::tokens::{open_session, ready_to_sign, TokenPair};
+use crate::user_cache;
 
 #[derive(Serialize)]
 struct SignedIn<'a> {
@@ -143,13 +143,21 @@ fn refuse(ex: &Ex<'_>, db: &dyn Database, account: Option<&UserId>, email_key: &
 
 /// `GET /me` → the caller.
 ///
-/// One query reads the session and its user (a deleted user's sessions go
-/// with it, so a live session always has one).
+/// `auth`'s hot path, served as `users` serves its cached read: the token
+/// verified, its session checked against the revocations `auth` publishes
+/// in the key-value store, and the account read through `auth`'s user
+/// cache ([`user_cache`]). No database is opened while both are in the
+/// store. An access token never outlives its session's end, so a session
+/// that is not revoked is live while the token is.
 pub(crate) fn me(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let claims = verified_claims(ex)?;
-    let found = store::session_with_user(ex.state.db()?, &claims.sid)?;
-    admit_session(ex, &claims, found.as_ref().map(|(session, _)| session))?;
-    let (_, record) = found.ok_or_else(|| AuthError::internal("an admitted session has no user"))?;
+    let auth = ex.state;
+    if revoked(auth, &claims.sid)? {
+        return Err(AuthError::SessionEnded);
+    }
+    // Deleting an account revokes its sessions: a missing account is a race.
+    let record = user_cache::read(auth, &claims.sub)?.ok_or(AuthError::AccountGone)?;
+    ex.authenticated(claims.sub.as_str())?;
     Ok(json_response(StatusCode::OK, &record.user)?)
 }
 

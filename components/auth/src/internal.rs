@@ -34,7 +34,7 @@ use crate::audit::{self, internal_actor, Event};
 use crate::error::{email_taken, AuthError};
 use crate::protect::publish_revocations;
 use crate::request::{empty, field, hasher, validated};
-use crate::{store, Auth};
+use crate::{store, user_cache, Auth};
 
 type Ex<'a> = Exchange<'a, Auth>;
 
@@ -65,6 +65,7 @@ pub(crate) fn create_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         audit::record_internal(ex, tx, created)?;
         Ok::<_, AuthError>(record)
     })?;
+    user_cache::changed(auth, &id, Some(&record));
     Ok(json_response(StatusCode::CREATED, &record)?)
 }
 
@@ -118,6 +119,7 @@ pub(crate) fn update_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         }
         Ok::<_, AuthError>(record)
     })?;
+    user_cache::changed(auth, id, Some(&record));
     Ok(json_response(StatusCode::OK, &record)?)
 }
 
@@ -163,5 +165,6 @@ pub(crate) fn delete_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         audit::record_internal(ex, tx, deleted)?;
         publish_revocations(auth, tx, &sessions, now)
     })?;
+    user_cache::changed(auth, id, None);
     Ok(empty(StatusCode::NO_CONTENT))
 }

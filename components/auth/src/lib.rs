@@ -31,6 +31,7 @@ mod sessions;
 mod settings;
 mod store;
 mod tokens;
+mod user_cache;
 
 use std::cell::OnceCell;
 

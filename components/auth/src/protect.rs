@@ -76,6 +76,23 @@ pub(crate) fn publish_revocations(
     Ok(())
 }
 
+/// Whether session `id` was revoked: its key-value record, as `users`
+/// reads it, or, when the store fails, the session row (a missing or ended
+/// row counts as revoked). With neither readable the request fails (503).
+pub(crate) fn revoked(auth: &Auth, id: &SessionId) -> Result<bool, AuthError> {
+    match auth.kv().map_err(AuthError::from).and_then(|kv| Ok(kv.get(&revoked_session(id))?)) {
+        Ok(record) => Ok(record.is_some()),
+        Err(_) => {
+            troupe_spin_adapter::warn(
+                "revocation",
+                "revocations unavailable in the key-value store; reading the session",
+            );
+            let now = troupe_spin_adapter::now_ms();
+            Ok(!store::session(auth.db()?, id)?.is_some_and(|session| session.live(now)))
+        }
+    }
+}
+
 /// Remove, in bounded batches, what no rule needs any more: closed throttle
 /// windows, grace pairs past their interval, key-value revocation records
 /// that outlived every token of their session, sessions and refresh tokens

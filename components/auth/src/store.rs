@@ -75,6 +75,12 @@ pub fn account_by_id(db: &dyn Database, user_id: &UserId) -> Result<Option<(User
     account_where(db, "id", user_id.as_str())
 }
 
+/// A user, by id.
+pub fn user(db: &dyn Database, user_id: &UserId) -> Result<Option<UserRecord>, DbError> {
+    let rows = db.query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[user_id.as_str().into()])?;
+    rows.first().map(|row| user_rows::record(&row)).transpose()
+}
+
 /// A change to a user's editable fields (`None`: unchanged).
 pub struct UserChange<'a> {
     pub email: Option<&'a Email>,
@@ -226,35 +232,6 @@ pub fn session(db: &dyn Database, session_id: &SessionId) -> Result<Option<Sessi
         &[session_id.as_str().into()],
     )?;
     rows.first().map(|row| session_from_row(&row)).transpose()
-}
-
-/// A session by id with its user, in one query (`GET /me`).
-pub fn session_with_user(
-    db: &dyn Database,
-    session_id: &SessionId,
-) -> Result<Option<(SessionState, UserRecord)>, DbError> {
-    let columns = columns_of("u");
-    let rows = db.query(
-        &format!(
-            "SELECT {columns}, s.revoked_at, s.expires_at, s.ends_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
-        ),
-        &[session_id.as_str().into()],
-    )?;
-    rows.first()
-        .map(|row| {
-            let user = user_rows::record(&row)?;
-            let session = SessionState {
-                id: session_id.clone(),
-                user_id: user.user.id.clone(),
-                role: user.user.role,
-                revoked: row.get::<Option<i64>>("revoked_at")?.is_some(),
-                expires_ms: row.get("expires_at")?,
-                ends_ms: row.get("ends_at")?,
-            };
-            Ok((session, user))
-        })
-        .transpose()
 }
 
 /// What is known of a presented refresh token.
