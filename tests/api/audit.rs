@@ -40,18 +40,25 @@ mod on_both_databases {
             let second_access = second["access_token"].as_str().expect("access");
             app.send(app.request(Method::POST, "/api/v1/auth/logout").bearer_auth(second_access)).expect(204);
             sign_in(&app, &user);
-            app.json(
-                Method::POST,
-                "/api/v1/auth/password",
-                Some(&user.access),
-                &json!({"current_password": user.password, "new_password": "a different long passphrase"}),
-            )
-            .expect(204);
+            let change = |current: &str| {
+                let body = json!({"current_password": current, "new_password": "a different long passphrase"});
+                app.json(Method::POST, "/api/v1/auth/password", Some(&user.access), &body)
+            };
+            change("not the current one").problem(403);
+            change(&user.password).expect(204);
 
             let mine = events(&app, &user, "");
             assert_eq!(
                 types(&mine),
-                ["password_changed", "sign_in", "sign_out", "sign_in", "sign_in_failed", "account_created"],
+                [
+                    "password_changed",
+                    "password_change_failed",
+                    "sign_in",
+                    "sign_out",
+                    "sign_in",
+                    "sign_in_failed",
+                    "account_created"
+                ],
                 "{backend:?}: {mine:?}"
             );
             for event in &mine {
@@ -61,12 +68,13 @@ mod on_both_databases {
                 assert!(event["occurred_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{event}");
             }
             // Nobody was signed in to fail a sign-in.
-            assert_eq!(mine[4]["actor_id"], Value::Null);
+            assert_eq!(mine[5]["actor_id"], Value::Null);
             assert_eq!(mine[0]["actor_id"], user.id.as_str());
             // The third session; the second was signed out already.
             assert_eq!(mine[0]["detail"]["sessions_revoked"], 1);
-            assert_eq!(mine[2]["detail"]["session_id"].as_str().map(str::len), Some(36));
-            assert_eq!(mine[5]["detail"]["role"], "user");
+            assert_eq!(mine[1]["actor_id"], user.id.as_str());
+            assert_eq!(mine[3]["detail"]["session_id"].as_str().map(str::len), Some(36));
+            assert_eq!(mine[6]["detail"]["role"], "user");
             // Never a secret: no password, token or hash anywhere in the log.
             let text = serde_json::to_string(&mine).expect("json");
             for secret in [user.password.as_str(), "a different long passphrase", &user.refresh, &user.access] {

@@ -181,6 +181,7 @@ pub(crate) fn change_password(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let counters = password_counters(&record.user.email.to_lowercase(), &bucket(ex), auth.settings().password());
     protect::admit(db, &counters, now, "too many failed password checks; try again later")?;
     if hasher.verify(&current, &stored) == Verification::Mismatch {
+        audit::record(ex, db, Event::own(EventType::PasswordChangeFailed, &claims.sub))?;
         protect::sweep(auth, now);
         return Err(AuthError::WrongPassword);
     }

@@ -26,11 +26,13 @@ pub enum EventType {
     RefreshReused,
     /// A password was changed (every other session revoked).
     PasswordChanged,
+    /// A password change was refused: the current password was wrong.
+    PasswordChangeFailed,
 }
 
 impl EventType {
     /// Every type, in the order the API documents them.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::AccountCreated,
         EventType::AccountUpdated,
         EventType::RoleChanged,
@@ -41,6 +43,7 @@ impl EventType {
         EventType::SessionRevoked,
         EventType::RefreshReused,
         EventType::PasswordChanged,
+        EventType::PasswordChangeFailed,
     ];
 
     /// The name stored and sent.
@@ -56,6 +59,7 @@ impl EventType {
             EventType::SessionRevoked => "session_revoked",
             EventType::RefreshReused => "refresh_reused",
             EventType::PasswordChanged => "password_changed",
+            EventType::PasswordChangeFailed => "password_change_failed",
         }
     }
 
