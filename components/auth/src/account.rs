@@ -13,8 +13,7 @@ use troupe_store::{transaction, Database};
 
 use crate::audit::{self, Event};
 use crate::error::{email_taken, AuthError};
-use crate::protect::revoked;
-use crate::protect::{self, publish_revocations};
+use crate::protect::{self, publish_revocations, revoked};
 use crate::request::{authenticate, bucket, client, empty, field, hasher, now_ms, validated, verified_claims, Ex};
 use crate::store::{self, NewAccount};
 use crate::tokens::{open_session, ready_to_sign, TokenPair};
@@ -155,9 +154,9 @@ pub(crate) fn me(ex: &Ex<'_>) -> Result<Response, AuthError> {
     if revoked(auth, &claims.sid)? {
         return Err(AuthError::SessionEnded);
     }
+    ex.authenticated(claims.sub.as_str())?;
     // Deleting an account revokes its sessions: a missing account is a race.
     let record = user_cache::read(auth, &claims.sub)?.ok_or(AuthError::AccountGone)?;
-    ex.authenticated(claims.sub.as_str())?;
     Ok(json_response(StatusCode::OK, &record.user)?)
 }
 
