@@ -14,19 +14,28 @@ fn user_path(id: &str) -> String {
     format!("/api/v1/users/{id}")
 }
 
+/// Windows are aligned to the clock: a minute-long one could close in the
+/// middle of a test and start its count again. A day-long one does not.
+fn day_window() -> Options {
+    Options::default().var("rate_limit_window_seconds", "86400")
+}
+
 fn statuses(replies: impl Iterator<Item = Reply>) -> Vec<u16> {
     replies.map(|r| r.status.as_u16()).collect()
 }
 
 #[test]
 fn the_per_address_limit_refuses_once_over_and_spares_health_and_docs() {
-    let app = spawn_app_with(Options::default().var("rate_limit_per_address", "20").var("rate_limit_per_user", "0"));
+    let app = spawn_app_with(day_window().var("rate_limit_per_address", "20").var("rate_limit_per_user", "0"));
     let seen = statuses((0..24).map(|_| app.get("/api/v1/auth/me", None)));
     assert_eq!(seen.iter().filter(|s| **s == 401).count(), 20, "{seen:?}");
     assert!(seen[20..].iter().all(|s| *s == 429), "{seen:?}");
     let refused = app.get("/api/v1/auth/me", None);
-    assert!(refused.header("retry-after").and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| (1..=60).contains(&s)));
-    assert_eq!(refused.header("ratelimit-policy"), Some("\"address\";q=20;w=60"));
+    assert!(refused
+        .header("retry-after")
+        .and_then(|s| s.parse::<u64>().ok())
+        .is_some_and(|s| (1..=86400).contains(&s)));
+    assert_eq!(refused.header("ratelimit-policy"), Some("\"address\";q=20;w=86400"));
     assert!(refused.header("ratelimit").is_some_and(|v| v.starts_with("\"address\";r=0;t=")));
     refused.problem(429);
     // Health probes and the API reference are exempt.
@@ -36,11 +45,11 @@ fn the_per_address_limit_refuses_once_over_and_spares_health_and_docs() {
 
 #[test]
 fn the_per_user_limit_counts_each_user_apart() {
-    let app = spawn_app_with(Options::default().var("rate_limit_per_user", "10").var("rate_limit_per_address", "0"));
+    let app = spawn_app_with(day_window().var("rate_limit_per_user", "10").var("rate_limit_per_address", "0"));
     let ann = app.register("ann@example.com");
     let bob = app.register("bob@example.com");
     let first = app.get(&user_path(&ann.id), Some(&ann.access));
-    assert_eq!(first.header("ratelimit-policy"), Some("\"user\";q=10;w=60"));
+    assert_eq!(first.header("ratelimit-policy"), Some("\"user\";q=10;w=86400"));
     assert!(first.header("ratelimit").is_some_and(|v| v.starts_with("\"user\";r=9;t=")));
     let seen = statuses((0..11).map(|_| app.get(&user_path(&ann.id), Some(&ann.access))));
     // Ten in the window in all (the first above included), then refused, on
@@ -53,9 +62,9 @@ fn the_per_user_limit_counts_each_user_apart() {
 
 #[test]
 fn two_instances_on_one_store_share_their_counters() {
-    let first = spawn_app_with(Options::default().var("rate_limit_per_user", "10").var("rate_limit_per_address", "0"));
+    let first = spawn_app_with(day_window().var("rate_limit_per_user", "10").var("rate_limit_per_address", "0"));
     let second = spawn_app_with(
-        Options::default().var("rate_limit_per_user", "10").var("rate_limit_per_address", "0").sharing(&first),
+        day_window().var("rate_limit_per_user", "10").var("rate_limit_per_address", "0").sharing(&first),
     );
     let ann = first.register("ann@example.com");
     let path = user_path(&ann.id);
