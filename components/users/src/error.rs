@@ -18,14 +18,12 @@ pub(crate) enum UsersError {
     /// The caller may not do this (why not).
     #[error("{0}")]
     Forbidden(&'static str),
-    /// The path's `:id` is not a user id.
-    #[error("id: must be a user id (a UUID)")]
-    InvalidId,
+    /// A path parameter or header that is not what it must be.
+    #[error("{field}: {message}")]
+    InvalidField { field: &'static str, message: &'static str },
     /// The list's query parameters, each with what is wrong with it.
     #[error("{} query parameters are invalid", .0.len())]
     InvalidQuery(Vec<(String, String)>),
-    #[error("Idempotency-Key: must be 1–255 visible ASCII characters")]
-    InvalidIdempotencyKey,
     #[error("no such user")]
     NoSuchUser,
     /// `If-Match` (or the revision `auth` checked) names another version.
@@ -71,12 +69,9 @@ impl From<UsersError> for Problem {
         match error {
             UsersError::Unauthenticated(_) => Problem::unauthorized(detail),
             UsersError::Forbidden(_) => Problem::forbidden(detail),
-            UsersError::InvalidId => Problem::invalid_field("id", "must be a user id (a UUID)"),
+            UsersError::InvalidField { field, message } => Problem::invalid_field(field, message),
             UsersError::InvalidQuery(errors) => {
                 Problem::invalid(errors.into_iter().map(|(field, message)| FieldError::new(field, message)).collect())
-            }
-            UsersError::InvalidIdempotencyKey => {
-                Problem::invalid_field("Idempotency-Key", "must be 1–255 visible ASCII characters")
             }
             UsersError::NoSuchUser => Problem::not_found(detail),
             UsersError::RevisionChanged => Problem::new(StatusCode::PRECONDITION_FAILED).detail(detail),

@@ -58,7 +58,8 @@ fn grant(access: Access) -> Result<(), UsersError> {
 }
 
 fn user_id(ex: &Ex<'_>) -> Result<UserId, UsersError> {
-    UserId::parse(ex.param("id")?).map_err(|_| UsersError::InvalidId)
+    UserId::parse(ex.param("id")?)
+        .map_err(|_| UsersError::InvalidField { field: "id", message: "must be a user id (a UUID)" })
 }
 
 /// Read a user through the cache. A failing cache degrades to the database;
@@ -185,7 +186,10 @@ fn idempotency_key(ex: &Ex<'_>) -> Result<Option<String>, UsersError> {
             Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
                 Ok(Some(key.to_owned()))
             }
-            _ => Err(UsersError::InvalidIdempotencyKey),
+            _ => Err(UsersError::InvalidField {
+                field: "Idempotency-Key",
+                message: "must be 1–255 visible ASCII characters",
+            }),
         },
     }
 }
