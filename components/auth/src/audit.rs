@@ -18,7 +18,7 @@ use troupe_ids::{EventId, Role, UserId};
 use troupe_store::{Database, DbError};
 
 use crate::error::AuthError;
-use crate::request::{authenticate, now_ms, Ex};
+use crate::request::{authenticate_session, now_ms, Ex};
 use crate::store::{self, NewEvent};
 
 /// What happened, to whom, by whom.
@@ -102,9 +102,10 @@ struct Meta {
 /// first: the caller's own events, or, for administrators, everyone's (or
 /// `user`'s).
 pub(crate) fn list_events(ex: &Ex<'_>) -> Result<Response, AuthError> {
-    let claims = authenticate(ex)?;
+    // The account's role now, not the one its token was minted with.
+    let (claims, session) = authenticate_session(ex)?;
     let query = EventQuery::parse(&ex.query()).map_err(AuthError::InvalidQuery)?;
-    let scope = if claims.role == Role::Admin { Scope::Everyone } else { Scope::Own(claims.sub.clone()) };
+    let scope = if session.role == Role::Admin { Scope::Everyone } else { Scope::Own(claims.sub) };
     let subject = query.subject(&scope).map_err(AuthError::Forbidden)?;
     let mut data =
         store::events(ex.state.db()?, subject.as_ref(), query.event_type, query.before.as_ref(), query.limit + 1)?;

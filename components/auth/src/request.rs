@@ -69,22 +69,21 @@ pub(crate) fn verified_claims(ex: &Ex<'_>) -> Result<AccessClaims, AuthError> {
     Ok(troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)?)
 }
 
-/// Admit `claims` if `session` (read for them) is theirs and still live.
-pub(crate) fn admit_session(
-    ex: &Ex<'_>,
-    claims: &AccessClaims,
-    session: Option<&store::SessionState>,
-) -> Result<(), AuthError> {
-    match session {
-        Some(s) if s.live(now_ms()) && s.user_id == claims.sub => Ok(ex.authenticated(claims.sub.as_str())?),
+/// The caller's verified access token, from an unrevoked, unexpired session,
+/// and that session, whose `role` is the account's current one (read with
+/// it, not taken from the token).
+pub(crate) fn authenticate_session(ex: &Ex<'_>) -> Result<(AccessClaims, store::SessionState), AuthError> {
+    let claims = verified_claims(ex)?;
+    match store::session(ex.state.db()?, &claims.sid)? {
+        Some(session) if session.live(now_ms()) && session.user_id == claims.sub => {
+            ex.authenticated(claims.sub.as_str())?;
+            Ok((claims, session))
+        }
         _ => Err(AuthError::SessionEnded),
     }
 }
 
 /// The caller's verified access token, from an unrevoked, unexpired session.
 pub(crate) fn authenticate(ex: &Ex<'_>) -> Result<AccessClaims, AuthError> {
-    let claims = verified_claims(ex)?;
-    let session = store::session(ex.state.db()?, &claims.sid)?;
-    admit_session(ex, &claims, session.as_ref())?;
-    Ok(claims)
+    authenticate_session(ex).map(|(claims, _)| claims)
 }
