@@ -65,7 +65,7 @@ pub(crate) fn create_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         audit::record_internal(ex, tx, created)?;
         Ok::<_, AuthError>(record)
     })?;
-    user_cache::changed(auth, &id, Some(&record));
+    user_cache::changed(auth, &id);
     Ok(json_response(StatusCode::CREATED, &record)?)
 }
 
@@ -119,7 +119,7 @@ pub(crate) fn update_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         }
         Ok::<_, AuthError>(record)
     })?;
-    user_cache::changed(auth, id, Some(&record));
+    user_cache::changed(auth, id);
     Ok(json_response(StatusCode::OK, &record)?)
 }
 
@@ -165,6 +165,6 @@ pub(crate) fn delete_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         audit::record_internal(ex, tx, deleted)?;
         publish_revocations(auth, tx, &sessions, now)
     })?;
-    user_cache::changed(auth, id, None);
+    user_cache::changed(auth, id);
     Ok(empty(StatusCode::NO_CONTENT))
 }

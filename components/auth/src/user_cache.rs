@@ -1,8 +1,8 @@
 //! `auth`'s cache of the accounts it owns, for `GET /me`: `auth:user:<id>`
 //! holds the user and its revision, for `user_cache_ttl_seconds` (an hour;
 //! 0 turns it off), fenced by `auth:user-fence:<id>`. Every change `auth`
-//! makes to the `users` table refreshes it after commit, so a read sees the
-//! change at once.
+//! makes to the `users` table forgets the cached copy after commit, so a
+//! read sees the change at once.
 
 use troupe_accounts::UserRecord;
 use troupe_ids::UserId;
@@ -43,11 +43,11 @@ pub(crate) fn read(auth: &Auth, id: &UserId) -> Result<Option<UserRecord>, AuthE
     Ok(record)
 }
 
-/// After a committed change to account `id`: fence off slower readers and
-/// cache `record`, or forget the account when it is gone.
-pub(crate) fn changed(auth: &Auth, id: &UserId, record: Option<&UserRecord>) {
+/// After a committed change to account `id` (or its deletion): fence off
+/// slower readers and forget the cached copy.
+pub(crate) fn changed(auth: &Auth, id: &UserId) {
     let outcome = auth.kv().map_err(|p| p.to_string()).and_then(|kv| {
-        Cache::new(kv, CACHE, ttl_ms()).with_fence(FENCE).changed(id.as_str(), record, now()).map_err(|e| e.to_string())
+        Cache::new(kv, CACHE, ttl_ms()).with_fence(FENCE).changed(id.as_str(), now()).map_err(|e| e.to_string())
     });
     if let Err(e) = outcome {
         // Committed and final; a cached copy the store still serves ages out

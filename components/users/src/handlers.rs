@@ -83,15 +83,12 @@ fn read_through(users: &Users, id: &UserId) -> Result<Option<UserRecord>, UsersE
     Ok(record)
 }
 
-/// After a successful change: fence off slower readers, then cache the new
-/// version. After a deletion (`record` is `None`): fence and forget.
-fn remember(users: &Users, id: &UserId, record: Option<&UserRecord>) {
+/// After a successful change or deletion: fence off slower readers and
+/// forget the cached copy.
+fn forget(users: &Users, id: &UserId) {
     let now = u64::try_from(troupe_spin_adapter::now_ms()).unwrap_or_default();
     let outcome = users.kv().map_err(|p| p.to_string()).and_then(|kv| {
-        Cache::new(kv, CACHE, cache_ttl_ms())
-            .with_fence(FENCE)
-            .changed(id.as_str(), record, now)
-            .map_err(|e| e.to_string())
+        Cache::new(kv, CACHE, cache_ttl_ms()).with_fence(FENCE).changed(id.as_str(), now).map_err(|e| e.to_string())
     });
     if let Err(e) = outcome {
         // The change is committed and cannot be undone; the cached copy, if
@@ -265,7 +262,7 @@ fn create_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
         let body = String::from_utf8_lossy(response.body()).into_owned();
         store::record_created(db, &caller.user_id, key, &location, &body)?;
     }
-    remember(ex.state, &record.user.id, Some(&record));
+    forget(ex.state, &record.user.id);
     Ok(response)
 }
 
@@ -298,7 +295,7 @@ fn change(
         }
     }
     let record = accounts::update(&on_behalf(ex, caller), id, changes, revision)?;
-    remember(ex.state, id, Some(&record));
+    forget(ex.state, id);
     user_response(StatusCode::OK, &record)
 }
 
@@ -352,7 +349,7 @@ fn delete_user(ex: &Ex<'_>) -> Result<Response, UsersError> {
     grant(caller.may_access(&id))?;
     let (_, revision) = current_for_change(ex, &id)?;
     accounts::delete(&on_behalf(ex, &caller), &id, revision)?;
-    remember(ex.state, &id, None);
+    forget(ex.state, &id);
     let mut response = http::Response::new(Vec::new());
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)

@@ -67,16 +67,15 @@ impl<'a> Cache<'a> {
     }
 
     /// After a write of the source: raise `key`'s fence (when fenced), then
-    /// cache `value`, or forget the key when the value is gone. Callers must
-    /// check the result, as for [`Cache::invalidate`].
-    pub fn changed<T: Serialize>(&self, key: &str, value: Option<&T>, now_ms: u64) -> Result<(), KvError> {
+    /// forget the key; the next read loads what the source holds. Writers do
+    /// not cache what they wrote: of two concurrent writers, the one whose
+    /// write committed first could cache last and leave its older version
+    /// in place. Callers must check the result, as for [`Cache::invalidate`].
+    pub fn changed(&self, key: &str, now_ms: u64) -> Result<(), KvError> {
         if let Some(fence) = self.fence {
             self.store.set(&format!("{fence}:{key}"), now_ms.to_string().as_bytes())?;
         }
-        match value {
-            Some(value) => self.put(key, value, now_ms),
-            None => self.invalidate(key),
-        }
+        self.invalidate(key)
     }
 
     /// The cached value under `key` if present and fresh at `now_ms`.
@@ -237,15 +236,15 @@ mod tests {
         let store = MemoryStore::default();
         let cache = Cache::new(&store, "users", 1_000).with_fence("fence");
         // Changed at 50; a read that started at 40 loaded the old value.
-        cache.changed("1", Some(&"new"), 50).expect("changed");
-        cache.invalidate("1").expect("invalidate");
+        cache.put("1", &"old", 0).expect("put");
+        cache.changed("1", 50).expect("changed");
         assert_eq!(cache.get_or_load("1", 40, load_ok("old")), Ok((Some("old".into()), CacheOutcome::Miss)));
         assert!(!store.entries.borrow().contains_key("users:1"), "the old value was not cached");
         // A read that started after the change caches.
         assert_eq!(cache.get_or_load("1", 60, load_ok("new")), Ok((Some("new".into()), CacheOutcome::Miss)));
         assert_eq!(cache.get::<String>("1", 61), Ok(Some("new".into())));
-        // A deletion fences and forgets.
-        cache.changed::<String>("1", None, 70).expect("deleted");
+        // Another change fences and forgets again.
+        cache.changed("1", 70).expect("changed again");
         assert_eq!(cache.get::<String>("1", 71), Ok(None));
         assert_eq!(store.entries.borrow().get("fence:1").map(Vec::as_slice), Some(b"70".as_slice()));
     }
