@@ -28,11 +28,22 @@ pub enum EventType {
     PasswordChanged,
     /// A password change was refused: the current password was wrong.
     PasswordChangeFailed,
+    /// A password reset link was asked for (about the account, if the
+    /// address names one; otherwise with the address tried).
+    PasswordResetRequested,
+    /// A password was reset with a link (every session revoked).
+    PasswordReset,
+    /// An address was proven with a verification link.
+    EmailVerified,
+    /// A change of address was asked for: a link went to the new one.
+    EmailChangeRequested,
+    /// An account's address changed (confirmed from the new address).
+    EmailChanged,
 }
 
 impl EventType {
     /// Every type, in the order the API documents them.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 16] = [
         EventType::AccountCreated,
         EventType::AccountUpdated,
         EventType::RoleChanged,
@@ -44,6 +55,11 @@ impl EventType {
         EventType::RefreshReused,
         EventType::PasswordChanged,
         EventType::PasswordChangeFailed,
+        EventType::PasswordResetRequested,
+        EventType::PasswordReset,
+        EventType::EmailVerified,
+        EventType::EmailChangeRequested,
+        EventType::EmailChanged,
     ];
 
     /// The name stored and sent.
@@ -60,6 +76,11 @@ impl EventType {
             EventType::RefreshReused => "refresh_reused",
             EventType::PasswordChanged => "password_changed",
             EventType::PasswordChangeFailed => "password_change_failed",
+            EventType::PasswordResetRequested => "password_reset_requested",
+            EventType::PasswordReset => "password_reset",
+            EventType::EmailVerified => "email_verified",
+            EventType::EmailChangeRequested => "email_change_requested",
+            EventType::EmailChanged => "email_changed",
         }
     }
 

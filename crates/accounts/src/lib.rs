@@ -5,22 +5,26 @@
 //! handlers to orchestration: hashing ([`PasswordHasher`]), refresh tokens
 //! ([`RefreshToken`]), the sealed copy of a session's current token pair
 //! ([`Sealer`]), throttle keys and windows ([`throttle`]), and the audit log's
-//! event types and queries ([`audit`]) are all decided here and tested natively.
+//! event types and queries ([`audit`]), and the mail accounts send
+//! ([`email`]) are all decided here and tested natively.
 
 pub mod audit;
+pub mod email;
 mod fields;
 mod password;
 pub mod refresh;
 mod sealed;
 pub mod throttle;
+mod token;
 mod user;
 
-pub use throttle::{Counter, OnSuccess, PasswordPolicies, Policy};
+pub use throttle::{Counter, MailPolicies, OnSuccess, PasswordPolicies, Policy};
 
 pub use fields::{DisplayName, Email, FieldError};
 pub use password::{HashParams, Password, PasswordHasher, Verification};
 pub use refresh::RefreshToken;
 pub use sealed::Sealer;
+pub use token::OpaqueToken;
 pub use user::{rfc3339, User, UserRecord};
 
 /// Fill `buf` from the operating system's (or WASI host's) CSPRNG.

@@ -127,6 +127,31 @@ pub fn registration_counter(address_bucket: &str, policy: Policy) -> Option<Coun
     })
 }
 
+/// The limits on requests that send mail (a password reset, a verification
+/// link sent again, an email change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailPolicies {
+    /// Requests naming one address, from anywhere.
+    pub per_account: Policy,
+    /// Requests from one address bucket, naming any address.
+    pub per_address: Policy,
+}
+
+/// The counters one request that sends mail is counted in: per address it
+/// names (`email_key`, whether or not an account has it: a password reset's
+/// answer must not tell) and per client address bucket. Every request
+/// counts: there is no success to hand one back.
+pub fn mail_counters(email_key: &str, address_bucket: &str, policies: &MailPolicies) -> Vec<Counter> {
+    [
+        (format!("mail:acct:{}", digest(email_key)), policies.per_account),
+        (format!("mail:addr:{address_bucket}"), policies.per_address),
+    ]
+    .into_iter()
+    .filter(|(_, policy)| policy.enabled())
+    .map(|(key, policy)| Counter { key, policy, on_success: OnSuccess::Keep })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +199,19 @@ mod tests {
             registration_counter("2001:db8::/64", Policy { name: "register", limit: 10, period_ms: 1 }).expect("on");
         assert_eq!(counter.key, "register:addr:2001:db8::/64");
         assert!(!counter.refunded_on_success());
+    }
+
+    #[test]
+    fn mail_counts_per_address_named_and_per_client_address_and_is_never_handed_back() {
+        let policies = MailPolicies {
+            per_account: Policy { name: "mail-account", limit: 3, period_ms: 1 },
+            per_address: Policy { name: "mail-address", limit: 0, period_ms: 1 },
+        };
+        let counters = mail_counters("ann@example.com", "192.0.2.1", &policies);
+        assert_eq!(counters.len(), 1);
+        assert!(counters[0].key.starts_with("mail:acct:") && !counters[0].key.contains("ann"));
+        assert!(!counters[0].refunded_on_success());
+        let both = MailPolicies { per_address: Policy { limit: 10, ..policies.per_address }, ..policies };
+        assert_eq!(mail_counters("ann@example.com", "192.0.2.1", &both)[1].key, "mail:addr:192.0.2.1");
     }
 }

@@ -4,14 +4,18 @@ use serde::{Deserialize, Serialize};
 
 use troupe_ids::{Role, UserId};
 
-/// A user: `{id, email, name, role, created_at, updated_at}`, times in
-/// RFC 3339 UTC. Never carries credentials.
+/// A user: `{id, email, email_verified, name, role, created_at,
+/// updated_at}`, times in RFC 3339 UTC. Never carries credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// UUIDv7.
     pub id: UserId,
     /// As the user typed it.
     pub email: String,
+    /// Whether the owner proved they receive mail at `email`. Absent from
+    /// records cached before the field existed: not verified.
+    #[serde(default)]
+    pub email_verified: bool,
     /// Display name.
     pub name: String,
     /// Role.
@@ -53,12 +57,13 @@ mod tests {
         let user = User {
             id: UserId::parse("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59").expect("id"),
             email: "Ann@Example.com".into(),
+            email_verified: false,
             name: "Ann".into(),
             role: Role::Admin,
             created_at: rfc3339(0),
             updated_at: rfc3339(0),
         };
-        assert_eq!(serde_json::to_value(&user).expect("json").as_object().map(|o| o.len()), Some(6));
+        assert_eq!(serde_json::to_value(&user).expect("json").as_object().map(|o| o.len()), Some(7));
         assert_eq!(UserRecord { user, revision: 3 }.etag(), "\"3f1d2c3b4a59.3\"");
     }
 }
