@@ -56,7 +56,7 @@ pub mod users {
     use troupe_store::{DbError, Row};
 
     /// The columns [`record`] reads, for `SELECT` lists.
-    pub const COLUMNS: &str = "id, email, name, role, created_at, updated_at, revision";
+    pub const COLUMNS: &str = "id, email, email_verified_at, name, role, created_at, updated_at, revision";
 
     /// [`COLUMNS`], each qualified with a table alias (for joins).
     pub fn columns_of(alias: &str) -> String {
@@ -71,6 +71,7 @@ pub mod users {
             user: User {
                 id: UserId::parse(&id).map_err(|e| DbError::Decode(format!("id: {e}")))?,
                 email: row.get("email")?,
+                email_verified: row.get::<Option<i64>>("email_verified_at")?.is_some(),
                 name: row.get("name")?,
                 role: Role::parse(&role).map_err(|e| DbError::Decode(format!("role: {e}")))?,
                 created_at: rfc3339(row.get("created_at")?),
@@ -102,6 +103,7 @@ mod tests {
             vec![vec![
                 Value::from("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a59"),
                 Value::from("Ann@Example.com"),
+                Value::Null,
                 Value::from("Ann"),
                 Value::from("admin"),
                 Value::Integer(1_700_000_000_123),
@@ -113,7 +115,11 @@ mod tests {
         assert_eq!(record.user.created_at, "2023-11-14T22:13:20.123Z");
         assert_eq!(record.user.role, troupe_ids::Role::Admin);
         assert_eq!(record.revision, 3);
-        assert_eq!(users::columns_of("u"), "u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.revision");
+        assert!(!record.user.email_verified);
+        assert_eq!(
+            users::columns_of("u"),
+            "u.id, u.email, u.email_verified_at, u.name, u.role, u.created_at, u.updated_at, u.revision"
+        );
     }
 
     #[test]

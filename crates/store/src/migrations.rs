@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(0003, "protection"),
     migration!(0004, "current_refresh_token"),
     migration!(0005, "audit_log"),
+    migration!(0006, "email"),
 ];
 
 /// The version a fully migrated database is at.

@@ -38,4 +38,8 @@ pub struct AccessClaims {
     pub sid: SessionId,
     /// The user's role when the token was issued.
     pub role: Role,
+    /// Whether the account's address was verified when the token was
+    /// issued. Absent from tokens issued before it existed: not verified.
+    #[serde(default)]
+    pub email_verified: bool,
 }
