@@ -8,11 +8,13 @@
 
 mod db;
 mod kv;
+mod outbound;
 mod serve;
 mod stores;
 
 pub use db::{database, SpinDatabase};
 pub use kv::{default_store, key_value, SpinKeyValue};
+pub use outbound::post;
 pub use serve::serve;
 pub use stores::Stores;
 
