@@ -5,6 +5,7 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use troupe_accounts::audit::EventType;
+use troupe_accounts::email::{Kind, Purpose};
 use troupe_accounts::throttle::{password_counters, registration_counter};
 use troupe_accounts::{DisplayName, Email, Password, User, Verification};
 use troupe_edge::{json_body, json_response, Response};
@@ -12,12 +13,13 @@ use troupe_ids::{Role, UserId};
 use troupe_store::{transaction, Database};
 
 use crate::audit::{self, Event};
+use crate::email::send_link;
 use crate::error::{email_taken, AuthError};
 use crate::protect::{self, publish_revocations, revoked};
 use crate::request::{authenticate, bucket, client, empty, field, hasher, now_ms, validated, verified_claims, Ex};
 use crate::store::{self, NewAccount};
 use crate::tokens::{open_session, ready_to_sign, TokenPair};
-use crate::user_cache;
+use crate::{mail, user_cache};
 
 #[derive(Serialize)]
 struct SignedIn<'a> {
@@ -26,7 +28,8 @@ struct SignedIn<'a> {
     tokens: &'a TokenPair,
 }
 
-/// `POST /register {email, password, name}` → 201 with the user and a token pair.
+/// `POST /register {email, password, name}` → 201 with the user and a token
+/// pair; a verification link goes to the address.
 ///
 /// Limited per client address (each attempt costs an argon2id hash, and a
 /// duplicate email's 409 tells that an account exists). The account named
@@ -58,9 +61,11 @@ pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let tokens = open_session(auth, tx, &user, &client, now)?;
         let created = Event::own(EventType::AccountCreated, &user.id).detail(json!({ "role": user.role }));
         audit::record(ex, tx, created)?;
+        send_link(auth, tx, (Purpose::VerifyEmail, Kind::VerifyEmail), &user, &user.email, now)?;
         Ok::<_, AuthError>((user, tokens))
     })?;
     ex.set_user(user.id.as_str());
+    mail::deliver_due(auth);
     protect::sweep(auth, now);
     Ok(json_response(StatusCode::CREATED, &SignedIn { user: &user, tokens: &tokens })?)
 }
@@ -109,6 +114,11 @@ fn sign_in(
     };
     let client = client(ex);
     let user = record.user;
+    if !user.email_verified && auth.settings().require_verified_email() {
+        // The right password: the attempt was no failure.
+        transaction(db, |tx| protect::settle_success(tx, counters, now))?;
+        return Err(AuthError::EmailNotVerified);
+    }
     // Everything slow happens before the transaction: a rehash takes tens of
     // milliseconds, and the keys may need key-value round trips.
     // A password set under an older, looser policy keeps its old hash: the

@@ -41,6 +41,20 @@ pub(crate) enum AuthError {
     /// A password change whose current password is wrong.
     #[error("the current password is wrong")]
     WrongPassword,
+    /// A one-time email link that is unknown, used, replaced by a newer
+    /// one, expired, or sent to an address the account no longer has.
+    #[error("the link is invalid or has expired; ask for a new one")]
+    InvalidLink,
+    /// A new verification link for an address that is verified.
+    #[error("the email address is verified already")]
+    AlreadyVerified,
+    /// A change of address to the address the account has.
+    #[error("this is the account's address already")]
+    SameEmail,
+    /// A sign-in to an account whose address is not verified, while
+    /// `require_verified_email` is on.
+    #[error("verify your email address before you sign in: follow the link sent to it, or ask for a new one")]
+    EmailNotVerified,
     /// Another account has this email.
     #[error("an account with this email already exists")]
     EmailTaken,
@@ -89,11 +103,17 @@ impl From<AuthError> for Problem {
             | AuthError::InvalidAccessToken(_)
             | AuthError::SessionEnded
             | AuthError::AccountGone => Problem::unauthorized(detail),
-            AuthError::WrongPassword | AuthError::Forbidden(_) => Problem::forbidden(detail),
+            AuthError::WrongPassword | AuthError::Forbidden(_) | AuthError::EmailNotVerified => {
+                Problem::forbidden(detail)
+            }
+            AuthError::InvalidLink => Problem::new(StatusCode::BAD_REQUEST).detail(detail),
+            AuthError::SameEmail => Problem::invalid(vec![FieldError::new("new_email", detail)]),
             AuthError::InvalidQuery(errors) => {
                 Problem::invalid(errors.into_iter().map(|(field, message)| FieldError::new(field, message)).collect())
             }
-            AuthError::EmailTaken | AuthError::LastAdministrator(_) => Problem::conflict(detail),
+            AuthError::EmailTaken | AuthError::LastAdministrator(_) | AuthError::AlreadyVerified => {
+                Problem::conflict(detail)
+            }
             AuthError::NoSuchUser | AuthError::NoSuchSession => Problem::not_found(detail),
             AuthError::RevisionChanged => Problem::new(StatusCode::PRECONDITION_FAILED).detail(detail),
             AuthError::Throttled { policy, hits, window_ends_ms, now_ms, .. } => {

@@ -8,6 +8,8 @@
 //! * `POST /internal/users {email, name, password, role}` → 201 `{user, revision}`
 //! * `PATCH /internal/users/:id {email?, name?, role?, if_revision?}` → 200 `{user, revision}`
 //! * `DELETE /internal/users/:id {if_revision?}` → 204; the user's sessions are revoked.
+//! * `POST /internal/outbox/deliver` → 200 `{delivered, failed}`: deliver the
+//!   mail that is due (`health` asks on every readiness check).
 //!
 //! `if_revision` makes a change conditional (412 when the user moved on);
 //! 0 or absent means unconditional. Callers name the user they act for, the
@@ -34,7 +36,7 @@ use crate::audit::{self, internal_actor, Event};
 use crate::error::{email_taken, AuthError};
 use crate::protect::publish_revocations;
 use crate::request::{empty, field, hasher, validated};
-use crate::{store, user_cache, Auth};
+use crate::{mail, store, user_cache, Auth};
 
 type Ex<'a> = Exchange<'a, Auth>;
 
@@ -167,4 +169,11 @@ pub(crate) fn delete_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
     })?;
     user_cache::changed(auth, id);
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /internal/outbox/deliver` → 200 `{delivered, failed}`: deliver the
+/// messages that are due, as any request that writes does after its work.
+pub(crate) fn deliver_mail(ex: &Ex<'_>) -> Result<Response, AuthError> {
+    let delivery = mail::deliver_due(ex.state);
+    Ok(json_response(StatusCode::OK, &delivery)?)
 }

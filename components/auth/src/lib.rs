@@ -3,17 +3,22 @@
 //! Routes (JSON, under `/api/v1/auth`): `POST /register`, `POST /login`,
 //! `POST /refresh`, `POST /logout`, `GET /me`, `POST /password`,
 //! `GET /sessions`, `DELETE /sessions/:id`, `GET /events` (the audit log),
-//! and `GET /.well-known/jwks.json`.
+//! `POST /verify-email` (and `/resend`), `POST /password-reset` (and
+//! `/confirm`), `POST /email` (and `/confirm`), and
+//! `GET /.well-known/jwks.json`.
 //!
 //! Private routes, reached only through Spin's service chaining, let other
 //! components ask for changes to the tables `auth` owns (see [`internal`]).
 //!
 //! `auth` owns the `users`, `credentials`, `sessions`, `refresh_tokens`,
-//! `auth_secrets`, `auth_throttles`, `auth_revocations` and `auth_events`
-//! tables and the `auth:*` key-value keys. [`routes`] names the handler of
+//! `auth_secrets`, `auth_throttles`, `auth_revocations`, `auth_events`,
+//! `auth_email_tokens` and `auth_outbox` tables and the `auth:*` key-value
+//! keys. [`routes`] names the handler of
 //! each route: [`account`] (register, login, me, password), [`sessions`]
 //! (refresh, logout, the session list), [`audit`] (the events, and their
-//! recording), [`keys`] (the key set and JWKS) and [`internal`]; [`request`] and [`tokens`] hold what they share, and
+//! recording), [`email`] (verification, password reset, email change, whose
+//! mail [`mail`] queues and delivers), [`keys`] (the key set and JWKS) and
+//! [`internal`]; [`request`] and [`tokens`] hold what they share, and
 //! [`error`] every way they fail and its problem response. Throttles,
 //! revocations and the sweep are in [`protect`]; the SQL is in [`store`];
 //! the rules they apply come from the `troupe-accounts` and `troupe-tokens`
@@ -21,9 +26,11 @@
 
 mod account;
 mod audit;
+mod email;
 mod error;
 mod internal;
 mod keys;
+mod mail;
 mod protect;
 mod request;
 mod routes;

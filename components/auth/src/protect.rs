@@ -96,8 +96,8 @@ pub(crate) fn revoked(auth: &Auth, id: &SessionId) -> Result<bool, AuthError> {
 /// Remove, in bounded batches, what no rule needs any more: closed throttle
 /// windows, grace pairs past their interval, key-value revocation records
 /// that outlived every token of their session, sessions and refresh tokens
-/// ended longer ago than the retention period, and audit events older than
-/// theirs.
+/// ended longer ago than the retention period, audit events older than
+/// theirs, and expired email links.
 ///
 /// Spin's key-value store has no expiry and no host runs a cron for us, so
 /// this runs on the requests that write anyway (sign-in, registration,
@@ -118,6 +118,7 @@ fn try_sweep(auth: &Auth, now_ms: i64) -> Result<(), String> {
         store::sweep_grace_pairs(tx, now_ms)?;
         store::sweep_retired(tx, cutoff)?;
         store::sweep_events(tx, audit_cutoff)?;
+        store::sweep_email_tokens(tx, now_ms)?;
         Ok::<_, DbError>(())
     })
     .map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 use troupe_edge::Router;
 
 use crate::error::AuthError;
-use crate::{account, audit, internal, keys, sessions, Auth};
+use crate::{account, audit, email, internal, keys, sessions, Auth};
 
 /// Every route of the component.
 pub(crate) fn router() -> Router<Auth, AuthError> {
@@ -17,9 +17,16 @@ pub(crate) fn router() -> Router<Auth, AuthError> {
         .get("/api/v1/auth/sessions", sessions::list_sessions)
         .delete("/api/v1/auth/sessions/:id", sessions::delete_session)
         .get("/api/v1/auth/events", audit::list_events)
+        .post("/api/v1/auth/verify-email", email::verify_email)
+        .post("/api/v1/auth/verify-email/resend", email::resend_verification)
+        .post("/api/v1/auth/password-reset", email::request_password_reset)
+        .post("/api/v1/auth/password-reset/confirm", email::confirm_password_reset)
+        .post("/api/v1/auth/email", email::change_email)
+        .post("/api/v1/auth/email/confirm", email::confirm_email_change)
         .get("/api/v1/auth/.well-known/jwks.json", keys::jwks)
         .get("/.well-known/jwks.json", keys::jwks)
         .post("/internal/users", internal::create_user)
         .patch("/internal/users/:id", internal::update_user)
         .delete("/internal/users/:id", internal::delete_user)
+        .post("/internal/outbox/deliver", internal::deliver_mail)
 }

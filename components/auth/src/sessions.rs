@@ -97,6 +97,7 @@ fn rotate(
     let minted = SessionToken {
         user_id: &session.user_id,
         role: session.role,
+        email_verified: session.email_verified,
         session_id: &session.id,
         ends_ms: session.ends_ms,
     };

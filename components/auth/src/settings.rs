@@ -4,7 +4,7 @@
 
 use std::cell::OnceCell;
 
-use troupe_accounts::{HashParams, PasswordPolicies, Policy};
+use troupe_accounts::{HashParams, MailPolicies, PasswordPolicies, Policy};
 use troupe_auth_contract::tokens::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use troupe_spin_adapter::variable;
 
@@ -30,6 +30,17 @@ pub struct Settings {
     password: OnceCell<PasswordPolicies>,
     registration: OnceCell<Policy>,
     bootstrap_admin: OnceCell<Option<String>>,
+    mail: OnceCell<MailPolicies>,
+    email_hook: OnceCell<Option<EmailHook>>,
+    email_link_base_url: OnceCell<String>,
+}
+
+/// Where mail goes: `email_hook_url`, signed with `email_hook_secret`.
+#[derive(Clone)]
+pub struct EmailHook {
+    pub url: String,
+    /// `whsec_<base64>`; `None`: not set, and nothing is delivered unsigned.
+    pub secret: Option<String>,
 }
 
 fn number<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -120,6 +131,59 @@ impl Settings {
             limit: number("registration_max_per_address", 10),
             period_ms: number("registration_window_seconds", 3600i64) * 1000,
         })
+    }
+
+    /// The limits on requests that send mail.
+    pub fn mail(&self) -> &MailPolicies {
+        self.mail.get_or_init(|| {
+            let period_ms = number("email_window_seconds", 3600i64) * 1000;
+            let policy = |name, variable, default| Policy { name, limit: number(variable, default), period_ms };
+            MailPolicies {
+                per_account: policy("mail-account", "email_max_per_account", 5),
+                per_address: policy("mail-address", "email_max_per_address", 20),
+            }
+        })
+    }
+
+    /// `email_hook_url` and `email_hook_secret`; `None` when no hook is set.
+    pub fn email_hook(&self) -> Option<&EmailHook> {
+        self.email_hook
+            .get_or_init(|| {
+                variable("email_hook_url").map(|url| EmailHook { url, secret: variable("email_hook_secret") })
+            })
+            .as_ref()
+    }
+
+    /// Development mode: no `jwt_signing_key` configured, the condition under
+    /// which `auth` signs with a key it generated itself. Every production
+    /// deployment sets that key; only in development does a message with no
+    /// email hook to go to end up in the log.
+    pub fn development(&self) -> bool {
+        variable("jwt_signing_key").is_none()
+    }
+
+    /// `email_link_base_url`: where the pages that complete an email's flow
+    /// live (the links are `<base>/verify-email#token=…` and the like).
+    pub fn email_link_base_url(&self) -> &str {
+        self.email_link_base_url
+            .get_or_init(|| variable("email_link_base_url").unwrap_or_else(|| "http://localhost:3000".into()))
+    }
+
+    /// `email_verification_ttl_seconds`: how long a verification or
+    /// email-change link works (a day).
+    pub fn email_link_ttl_secs(&self) -> i64 {
+        number("email_verification_ttl_seconds", 24 * 3600)
+    }
+
+    /// `password_reset_ttl_seconds`: how long a reset link works (an hour).
+    pub fn password_reset_ttl_secs(&self) -> i64 {
+        number("password_reset_ttl_seconds", 3600)
+    }
+
+    /// `require_verified_email`: whether an account must verify its address
+    /// before it may sign in (default: no; the token's `email_verified` says).
+    pub fn require_verified_email(&self) -> bool {
+        variable("require_verified_email").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 
     /// `bootstrap_admin_email`, lower-cased.

@@ -2,6 +2,7 @@
 //! migrations/*/0001_accounts.sql). No business rule lives here.
 
 use troupe_accounts::audit::EventType;
+use troupe_accounts::email::Purpose;
 use troupe_accounts::{Email, UserRecord};
 use troupe_auth_contract::users::{self as user_rows, columns_of, COLUMNS as USER_COLUMNS};
 use troupe_ids::{EventId, Role, SessionId, UserId};
@@ -99,7 +100,8 @@ pub fn update_user(db: &dyn Database, id: &UserId, change: &UserChange<'_>) -> R
     if let Some(email) = change.email {
         params.push(email.as_str().into());
         params.push(email.key().into());
-        sets.push(format!("email = ${}, email_key = ${}", params.len() - 1, params.len()));
+        // An address set for the user is not one they proved.
+        sets.push(format!("email = ${}, email_key = ${}, email_verified_at = NULL", params.len() - 1, params.len()));
     }
     if let Some(name) = change.name {
         params.push(name.as_str().into());
@@ -198,6 +200,8 @@ pub struct SessionState {
     pub id: SessionId,
     pub user_id: UserId,
     pub role: Role,
+    /// The account's address is verified (for the tokens it mints).
+    pub email_verified: bool,
     pub revoked: bool,
     pub expires_ms: i64,
     /// The absolute end: no refresh reaches past it.
@@ -211,7 +215,7 @@ impl SessionState {
     }
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, u.role, s.revoked_at, s.expires_at, s.ends_at";
+const SESSION_COLUMNS: &str = "s.id, s.user_id, u.role, u.email_verified_at, s.revoked_at, s.expires_at, s.ends_at";
 
 fn session_from_row(row: &Row<'_>) -> Result<SessionState, DbError> {
     let role: String = row.get("role")?;
@@ -219,6 +223,7 @@ fn session_from_row(row: &Row<'_>) -> Result<SessionState, DbError> {
         id: id_in(row, "id")?,
         user_id: id_in(row, "user_id")?,
         role: Role::parse(&role).map_err(|e| DbError::Decode(format!("role: {e}")))?,
+        email_verified: row.get::<Option<i64>>("email_verified_at")?.is_some(),
         revoked: row.get::<Option<i64>>("revoked_at")?.is_some(),
         expires_ms: row.get("expires_at")?,
         ends_ms: row.get("ends_at")?,
@@ -498,15 +503,19 @@ pub fn clear_attempts(db: &dyn Database, key: &str) -> Result<(), DbError> {
 /// How many rows of each kind one sweep removes at most.
 pub const SWEEP_BATCH: i64 = 200;
 
+/// Delete a batch of at most [`SWEEP_BATCH`] rows of `table` whose `column`
+/// is at most `cutoff`, by their `key` column (all three fixed names, never
+/// input); returns how many.
+fn sweep_batch(db: &dyn Database, table: &str, key: &str, column: &str, cutoff: i64) -> Result<usize, DbError> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {column} <= $1 LIMIT $2) RETURNING {key}"
+    );
+    Ok(db.query(&sql, &[cutoff.into(), SWEEP_BATCH.into()])?.len())
+}
+
 /// Drop throttle windows that have closed; returns how many.
 pub fn sweep_throttles(db: &dyn Database, now_ms: i64) -> Result<usize, DbError> {
-    Ok(db
-        .query(
-            "DELETE FROM auth_throttles WHERE key IN \
-             (SELECT key FROM auth_throttles WHERE window_ends <= $1 LIMIT $2) RETURNING key",
-            &[now_ms.into(), SWEEP_BATCH.into()],
-        )?
-        .len())
+    sweep_batch(db, "auth_throttles", "key", "window_ends", now_ms)
 }
 
 /// Clear the sealed token pairs whose grace interval has passed.
@@ -666,11 +675,177 @@ pub fn events(
 
 /// Delete events older than `cutoff_ms`, a batch at most; returns how many.
 pub fn sweep_events(db: &dyn Database, cutoff_ms: i64) -> Result<usize, DbError> {
-    Ok(db
-        .query(
-            "DELETE FROM auth_events WHERE id IN \
-             (SELECT id FROM auth_events WHERE occurred_at < $1 LIMIT $2) RETURNING id",
-            &[cutoff_ms.into(), SWEEP_BATCH.into()],
-        )?
-        .len())
+    sweep_batch(db, "auth_events", "id", "occurred_at", cutoff_ms - 1)
+}
+
+/// A one-time email token to store (see migrations/*/0006_email.sql).
+pub struct NewEmailToken<'a> {
+    pub digest: &'a str,
+    pub purpose: Purpose,
+    pub user_id: &'a UserId,
+    /// The address it is sent to.
+    pub email: &'a str,
+    pub now_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// Store `token`, replacing the account's earlier tokens of its purpose
+/// (call inside a transaction).
+pub fn insert_email_token(db: &dyn Database, token: &NewEmailToken<'_>) -> Result<(), DbError> {
+    db.execute(
+        "DELETE FROM auth_email_tokens WHERE user_id = $1 AND purpose = $2",
+        &[token.user_id.as_str().into(), token.purpose.as_str().into()],
+    )?;
+    db.execute(
+        "INSERT INTO auth_email_tokens (token_hash, purpose, user_id, email, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            token.digest.into(),
+            token.purpose.as_str().into(),
+            token.user_id.as_str().into(),
+            token.email.into(),
+            token.now_ms.into(),
+            token.expires_ms.into(),
+        ],
+    )
+}
+
+/// Whether an unexpired token of `purpose` has this digest (read only).
+pub fn email_token_valid(db: &dyn Database, digest: &str, purpose: Purpose, now_ms: i64) -> Result<bool, DbError> {
+    let rows = db.query(
+        "SELECT token_hash FROM auth_email_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3",
+        &[digest.into(), purpose.as_str().into(), now_ms.into()],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+/// What a used email token was for.
+pub struct UsedEmailToken {
+    pub user_id: UserId,
+    /// The address it was sent to.
+    pub email: String,
+}
+
+/// Use the unexpired token of `purpose` with this digest: it is deleted
+/// (single use) and its account and address returned. `None`: no such token
+/// (never issued, used already, replaced by a newer one, or expired).
+pub fn take_email_token(
+    db: &dyn Database,
+    digest: &str,
+    purpose: Purpose,
+    now_ms: i64,
+) -> Result<Option<UsedEmailToken>, DbError> {
+    let rows = db.query(
+        "DELETE FROM auth_email_tokens WHERE token_hash = $1 AND purpose = $2 RETURNING user_id, email, expires_at",
+        &[digest.into(), purpose.as_str().into()],
+    )?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    if row.get::<i64>("expires_at")? <= now_ms {
+        return Ok(None);
+    }
+    Ok(Some(UsedEmailToken { user_id: id_in(&row, "user_id")?, email: row.get("email")? }))
+}
+
+/// Mark user `id`'s address verified if it is still `email_key` (an address
+/// changed since the link was sent is not the one it proves); the changed
+/// record, or `None` when the address differs or the account is gone.
+pub fn mark_email_verified(
+    db: &dyn Database,
+    id: &UserId,
+    email_key: &str,
+    now_ms: i64,
+) -> Result<Option<UserRecord>, DbError> {
+    let rows = db.query(
+        &format!(
+            "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3), \
+             revision = revision + 1, updated_at = $3 \
+             WHERE id = $1 AND email_key = $2 RETURNING {USER_COLUMNS}"
+        ),
+        &[id.as_str().into(), email_key.into(), now_ms.into()],
+    )?;
+    rows.first().map(|row| user_rows::record(&row)).transpose()
+}
+
+/// Move user `id` to `email`, verified (the link proved it); `None` when the
+/// account is gone. A taken address fails with [`DbError::Conflict`].
+pub fn set_verified_email(
+    db: &dyn Database,
+    id: &UserId,
+    email: &Email,
+    now_ms: i64,
+) -> Result<Option<UserRecord>, DbError> {
+    let rows = db.query(
+        &format!(
+            "UPDATE users SET email = $2, email_key = $3, email_verified_at = $4, \
+             revision = revision + 1, updated_at = $4 WHERE id = $1 RETURNING {USER_COLUMNS}"
+        ),
+        &[id.as_str().into(), email.as_str().into(), email.key().into(), now_ms.into()],
+    )?;
+    rows.first().map(|row| user_rows::record(&row)).transpose()
+}
+
+/// Delete expired email tokens, a batch at most.
+pub fn sweep_email_tokens(db: &dyn Database, now_ms: i64) -> Result<usize, DbError> {
+    sweep_batch(db, "auth_email_tokens", "token_hash", "expires_at", now_ms)
+}
+
+/// Put a message in the outbox, due at once (inside the transaction of the
+/// change that causes it).
+pub fn insert_message(db: &dyn Database, id: &str, payload: &str, now_ms: i64) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO auth_outbox (id, created_at, attempts, next_attempt_at, payload) VALUES ($1, $2, 0, $2, $3)",
+        &[id.into(), now_ms.into(), payload.into()],
+    )
+}
+
+/// A message due for delivery.
+pub struct DueMessage {
+    pub id: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub next_attempt_ms: i64,
+}
+
+/// At most `limit` messages due at `now_ms`, the longest waiting first.
+pub fn due_messages(db: &dyn Database, now_ms: i64, limit: i64) -> Result<Vec<DueMessage>, DbError> {
+    let rows = db.query(
+        "SELECT id, payload, attempts, next_attempt_at FROM auth_outbox WHERE next_attempt_at <= $1 \
+         ORDER BY next_attempt_at, id LIMIT $2",
+        &[now_ms.into(), limit.into()],
+    )?;
+    rows.iter()
+        .map(|row| {
+            Ok(DueMessage {
+                id: row.get("id")?,
+                payload: row.get("payload")?,
+                attempts: row.get("attempts")?,
+                next_attempt_ms: row.get("next_attempt_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Claim `message` for one delivery attempt: count the attempt and hold it
+/// until `lease_until_ms`, if nobody claimed it since it was read (`false`:
+/// another request is delivering it).
+pub fn claim_message(db: &dyn Database, message: &DueMessage, lease_until_ms: i64) -> Result<bool, DbError> {
+    let claimed = db.query(
+        "UPDATE auth_outbox SET attempts = attempts + 1, next_attempt_at = $3 \
+         WHERE id = $1 AND next_attempt_at = $2 RETURNING id",
+        &[message.id.as_str().into(), message.next_attempt_ms.into(), lease_until_ms.into()],
+    )?;
+    Ok(!claimed.is_empty())
+}
+
+/// The hook accepted message `id`: it leaves the outbox.
+pub fn delivered(db: &dyn Database, id: &str) -> Result<(), DbError> {
+    db.execute("DELETE FROM auth_outbox WHERE id = $1", &[id.into()])
+}
+
+/// An attempt failed: retry at `retry_at_ms`, and say why.
+pub fn delivery_failed(db: &dyn Database, id: &str, retry_at_ms: i64, error: &str) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE auth_outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
+        &[id.into(), retry_at_ms.into(), error.into()],
+    )
 }

@@ -24,6 +24,7 @@ pub(crate) struct TokenPair {
 pub(crate) struct SessionToken<'a> {
     pub(crate) user_id: &'a UserId,
     pub(crate) role: Role,
+    pub(crate) email_verified: bool,
     pub(crate) session_id: &'a SessionId,
     pub(crate) ends_ms: i64,
 }
@@ -43,6 +44,7 @@ pub(crate) fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64)
         jti: troupe_spin_adapter::new_id(),
         sid: session.session_id.clone(),
         role: session.role,
+        email_verified: session.email_verified,
     };
     Ok((auth.signing_keys()?.signing.sign(&claims).map_err(AuthError::internal)?, exp - now))
 }
@@ -82,6 +84,12 @@ pub(crate) fn open_session(
     let times =
         SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs() * 1000).min(ends_ms), ends_ms };
     store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times)?;
-    let session = SessionToken { user_id: &user.id, role: user.role, session_id: &session_id, ends_ms };
+    let session = SessionToken {
+        user_id: &user.id,
+        role: user.role,
+        email_verified: user.email_verified,
+        session_id: &session_id,
+        ends_ms,
+    };
     Ok(pair(access_token(auth, &session, now_ms)?, &refresh))
 }

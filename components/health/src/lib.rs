@@ -4,7 +4,10 @@
 //! Readiness checks what requests need: the database answers a query and its
 //! schema is at the latest migration, and the key-value store takes a write,
 //! a read-back and a delete. Any failing check makes the answer 503, with the
-//! same shape, naming it. Build with `spin build`; see the README.
+//! same shape, naming it. A ready check also asks `auth`, over service
+//! chaining, to deliver the mail that is due (no cron runs on every host, and
+//! orchestrators probe readiness every few seconds); how that goes changes
+//! nothing in the answer. Build with `spin build`; see the README.
 
 use std::time::Instant;
 
@@ -134,6 +137,24 @@ fn check_key_value() -> Result<(), String> {
     }
 }
 
+/// Ask `auth` to deliver the mail that is due (its private route; `auth`
+/// owns the outbox). A failure is logged, never answered.
+fn deliver_mail() {
+    let outcome = http::Request::builder()
+        .method(http::Method::POST)
+        .uri("http://auth.spin.internal/internal/outbox/deliver")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())
+        .and_then(troupe_spin_adapter::send);
+    match outcome {
+        Ok(response) if response.status().is_success() => {}
+        Ok(response) => {
+            troupe_spin_adapter::warn("readiness", &format!("auth answered {} to mail delivery", response.status()))
+        }
+        Err(e) => troupe_spin_adapter::warn("readiness", &format!("auth cannot be asked to deliver mail: {e}")),
+    }
+}
+
 fn ready(_: &Exchange<'_, ()>) -> Result<Response, Problem> {
     let checks = Checks { database: timed(check_database), key_value: timed(check_key_value) };
     let healthy = checks.database.error.is_none() && checks.key_value.error.is_none();
@@ -145,6 +166,9 @@ fn ready(_: &Exchange<'_, ()>) -> Result<Response, Problem> {
     } else {
         Vec::new()
     };
+    if healthy {
+        deliver_mail();
+    }
     let mut response = json_response(status, &Readiness { status: word, checks, signing_key, warnings })?;
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     Ok(response)

@@ -33,6 +33,7 @@ pub(crate) fn router() -> Router<Users, UsersError> {
         .put("/api/v1/users/:id", replace_user)
         .patch("/api/v1/users/:id", update_user)
         .delete("/api/v1/users/:id", delete_user)
+        .post("/internal/users/:id/changed", user_changed)
 }
 
 fn authenticate(ex: &Ex<'_>) -> Result<Caller, UsersError> {
@@ -95,6 +96,17 @@ fn forget(users: &Users, id: &UserId) {
         // the store still serves one, ages out with its time-to-live.
         troupe_spin_adapter::warn("user-cache", &format!("could not refresh the cached user {id}: {e}"));
     }
+}
+
+/// `POST /internal/users/:id/changed` → 204: `auth` changed the account
+/// on its own (a verified or changed address, a reset password) and tells
+/// us, over service chaining, to forget our cached copy. No public route
+/// leads here.
+fn user_changed(ex: &Ex<'_>) -> Result<Response, UsersError> {
+    forget(ex.state, &user_id(ex)?);
+    let mut response = Response::new(Vec::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
 }
 
 fn with_etag(mut response: Response, record: &UserRecord) -> Response {

@@ -5,7 +5,9 @@
 //! in `[component.users.dependencies]`), then checked against the
 //! revocations `auth` publishes. Reads go through the key-value cache;
 //! changes are asked of `auth`, which owns the `users` table, over Spin's
-//! local service chaining (see [`accounts`]). The component owns the
+//! local service chaining (see [`accounts`]); `auth` tells it, on the
+//! private route `POST /internal/users/:id/changed`, when it changed an
+//! account on its own, so that the cached copy is forgotten. The component owns the
 //! `idempotency_keys` table and the `users:*` key-value keys; its SQL is in
 //! [`store`], and every way a request fails, with its problem response, in
 //! [`error`].
