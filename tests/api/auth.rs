@@ -378,7 +378,11 @@ mod on_both_databases {
             assert_eq!(user["name"], "Ann");
             assert_eq!(user["role"], "user");
             let keys: HashSet<&str> = user.as_object().expect("object").keys().map(String::as_str).collect();
-            assert_eq!(keys, HashSet::from(["id", "email", "name", "role", "created_at", "updated_at"]));
+            assert_eq!(
+                keys,
+                HashSet::from(["id", "email", "email_verified", "name", "role", "created_at", "updated_at"])
+            );
+            assert_eq!(user["email_verified"], false);
             assert!(user["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
             assert_eq!(json["token_type"], "Bearer");
             assert_eq!(json["expires_in"], 900);

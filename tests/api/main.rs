@@ -8,6 +8,7 @@ mod auth;
 mod deploy;
 mod docs;
 mod edge;
+mod email;
 mod health;
 mod limits;
 mod openapi;

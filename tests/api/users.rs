@@ -156,7 +156,8 @@ mod on_both_databases {
             let etag = reply.header("etag").expect("etag").to_owned();
             let json = reply.json();
             assert_eq!(json["email"], "user@example.com");
-            assert_eq!(json.as_object().map(|o| o.len()), Some(6));
+            assert_eq!(json.as_object().map(|o| o.len()), Some(7));
+            assert_eq!(json["email_verified"], false);
             let cached = app.send(
                 app.request(Method::GET, &user_path(&user.id)).bearer_auth(&user.access).header("if-none-match", &etag),
             );

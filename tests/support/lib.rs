@@ -22,7 +22,9 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+pub mod mail;
 mod services;
+pub use mail::MailReceiver;
 pub use services::{RedisServer, TcpProxy};
 
 /// The repository root.
@@ -121,6 +123,13 @@ impl Options {
     pub fn runtime_config(mut self, path: &Path) -> Self {
         self.runtime_config = Some(path.to_owned());
         self
+    }
+
+    /// Send mail to `receiver`: its URL, origin and signing secret.
+    pub fn mail_to(self, receiver: &MailReceiver) -> Self {
+        self.var("email_hook_url", &receiver.url())
+            .var("email_hook_origin", &receiver.origin())
+            .var("email_hook_secret", mail::SECRET)
     }
 
     /// Set a variable.
