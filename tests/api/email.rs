@@ -322,3 +322,32 @@ fn malformed_mail_requests_are_refused_with_problems() {
         app.post(path, &json!({})).problem(401);
     }
 }
+
+#[test]
+fn an_administrators_change_of_address_also_waits_for_the_new_address() {
+    let receiver = MailReceiver::start();
+    let app = spawn_app_with(Options::default().mail_to(&receiver).var("bootstrap_admin_email", "root@example.com"));
+    let admin = app.register("root@example.com");
+    let ann = app.register("ann@example.com");
+    let path = format!("/api/v1/users/{}", ann.id);
+    let patch = |body: &Value| {
+        app.send(
+            app.request(Method::PATCH, &path)
+                .bearer_auth(&admin.access)
+                .header("content-type", "application/merge-patch+json")
+                .body(body.to_string()),
+        )
+    };
+    patch(&json!({"email": "root@example.com"})).problem(409);
+    let user = patch(&json!({"email": "ann@new.example", "name": "Ann B"})).expect(200).json();
+    // The name changes now; the address once confirmed.
+    assert_eq!((user["name"].as_str(), user["email"].as_str()), (Some("Ann B"), Some("ann@example.com")));
+    let token = link_token(&message(&app, &receiver, "ann@new.example", "confirm_email_change"));
+    message(&app, &receiver, "ann@example.com", "email_change_requested");
+    app.post("/api/v1/auth/email/confirm", &json!({ "token": token })).expect(200);
+    let user = app.get(&path, Some(&admin.access)).expect(200).json();
+    assert_eq!((user["email"].as_str(), user["email_verified"].as_bool()), (Some("ann@new.example"), Some(true)));
+    let page = app.get(&format!("/api/v1/auth/events?user={}", ann.id), Some(&admin.access)).expect(200).json();
+    let requested = page["data"].as_array().expect("data").iter().find(|e| e["type"] == "email_change_requested");
+    assert_eq!(requested.expect("recorded")["actor_id"], admin.id.as_str());
+}

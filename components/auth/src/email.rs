@@ -233,17 +233,7 @@ pub(crate) fn change_email(ex: &Ex<'_>) -> Result<Response, AuthError> {
     protect::admit(db, &mail, now, "too many messages asked for; try again later")?;
     transaction(db, |tx| {
         protect::settle_success(tx, &counters, now)?;
-        let confirm = (Purpose::ChangeEmail, Kind::ConfirmEmailChange);
-        send_link(auth, tx, confirm, &user, new_email.as_str(), now)?;
-        let notice = Message::compose(
-            Kind::EmailChangeRequested,
-            &user.email,
-            recipient(&user),
-            None,
-            auth.settings().email_link_base_url(),
-            Some(new_email.as_str()),
-        );
-        mail::queue(tx, &notice, now)?;
+        start_email_change(auth, tx, &user, &new_email, now)?;
         let requested = Event::own(EventType::EmailChangeRequested, &user.id)
             .detail(json!({ "from": user.email, "to": new_email.as_str() }));
         audit::record(ex, tx, requested)?;
@@ -252,6 +242,28 @@ pub(crate) fn change_email(ex: &Ex<'_>) -> Result<Response, AuthError> {
     mail::deliver_due(auth);
     protect::sweep(auth, now);
     Ok(accepted("A confirmation link is on its way to the new address."))
+}
+
+/// Start moving `user` to `new_email` (inside the caller's transaction): a
+/// confirmation link to the new address, a notice to the current one.
+pub(crate) fn start_email_change(
+    auth: &Auth,
+    tx: &dyn Database,
+    user: &User,
+    new_email: &Email,
+    now: i64,
+) -> Result<(), AuthError> {
+    let confirm = (Purpose::ChangeEmail, Kind::ConfirmEmailChange);
+    send_link(auth, tx, confirm, user, new_email.as_str(), now)?;
+    let notice = Message::compose(
+        Kind::EmailChangeRequested,
+        &user.email,
+        recipient(user),
+        None,
+        auth.settings().email_link_base_url(),
+        Some(new_email.as_str()),
+    );
+    Ok(mail::queue(tx, &notice, now)?)
 }
 
 /// `POST /email/confirm {token}` → 200 with the user: the account moves to

@@ -33,6 +33,7 @@ use troupe_ids::{Role, UserId};
 use troupe_store::{transaction, Database};
 
 use crate::audit::{self, internal_actor, Event};
+use crate::email::start_email_change;
 use crate::error::{email_taken, AuthError};
 use crate::protect::publish_revocations;
 use crate::request::{empty, field, hasher, validated};
@@ -72,6 +73,13 @@ pub(crate) fn create_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
 }
 
 /// `PATCH /internal/users/:id`: change any of email, name and role.
+///
+/// A new address is never set directly: an administrator's change sends a
+/// confirmation link to the new address and a notice to the old one, and
+/// the address changes when the link is used (`POST /email/confirm`); the
+/// other fields change now. Users change their own address with
+/// `POST /api/v1/auth/email`, which asks for their password: here it is
+/// refused (403). A change of case only is no new address.
 pub(crate) fn update_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let id = &user_id(ex)?;
     let mut fields = json_body(ex.request, &[])?;
@@ -84,10 +92,25 @@ pub(crate) fn update_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let if_revision: Option<i64> = fields.optional("if_revision");
     fields.finish()?;
 
-    let (email, name) = (email.as_ref(), name.as_ref());
     let auth = ex.state;
+    let actor = internal_actor(ex);
+    let current = store::user(auth.db()?, id)?.ok_or(AuthError::NoSuchUser)?;
+    let (email, new_address) = match email {
+        Some(email) if email.key() != current.user.email.to_lowercase() => {
+            if actor.as_ref() == Some(id) {
+                return Err(AuthError::Forbidden(
+                    "change your own address with POST /api/v1/auth/email, which asks for your password \
+                     and confirms the new address",
+                ));
+            }
+            (None, Some(email))
+        }
+        email => (email, None),
+    };
+    let name = name.as_ref();
     let now = troupe_spin_adapter::now_ms();
-    let change = store::UserChange { email, name, role, if_revision: if_revision.unwrap_or(0), now_ms: now };
+    let change =
+        store::UserChange { email: email.as_ref(), name, role, if_revision: if_revision.unwrap_or(0), now_ms: now };
     let record = transaction(auth.db()?, |tx| {
         // Count (and on Postgres lock) the administrators before reading
         // the user's role, so that the role read is the one the lock guards.
@@ -104,9 +127,17 @@ pub(crate) fn update_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let Some(record) = store::update_user(tx, id, &change).map_err(email_taken)? else {
             return Err(missing_or_stale(tx, id)?);
         };
-        let actor = internal_actor(ex);
         let event = |event_type| Event::new(event_type, actor.as_ref(), Some(id));
-        let fields: Vec<&str> = [("email", email.is_some()), ("name", name.is_some())]
+        if let Some(address) = &new_address {
+            // Checked again when the change is confirmed.
+            if store::account_by_email(tx, &address.key())?.is_some() {
+                return Err(AuthError::EmailTaken);
+            }
+            start_email_change(auth, tx, &record.user, address, now)?;
+            let detail = json!({ "from": record.user.email, "to": address.as_str() });
+            audit::record_internal(ex, tx, event(EventType::EmailChangeRequested).detail(detail))?;
+        }
+        let fields: Vec<&str> = [("email", change.email.is_some()), ("name", name.is_some())]
             .into_iter()
             .filter_map(|(field, given)| given.then_some(field))
             .collect();
@@ -122,6 +153,9 @@ pub(crate) fn update_user(ex: &Ex<'_>) -> Result<Response, AuthError> {
         Ok::<_, AuthError>(record)
     })?;
     user_cache::changed(auth, id);
+    if new_address.is_some() {
+        mail::deliver_due(auth);
+    }
     Ok(json_response(StatusCode::OK, &record)?)
 }
 

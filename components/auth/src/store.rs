@@ -100,8 +100,9 @@ pub fn update_user(db: &dyn Database, id: &UserId, change: &UserChange<'_>) -> R
     if let Some(email) = change.email {
         params.push(email.as_str().into());
         params.push(email.key().into());
-        // An address set for the user is not one they proved.
-        sets.push(format!("email = ${}, email_key = ${}, email_verified_at = NULL", params.len() - 1, params.len()));
+        // The same address in another case: `auth` moves an account to
+        // another address only through a confirmed link.
+        sets.push(format!("email = ${}, email_key = ${}", params.len() - 1, params.len()));
     }
     if let Some(name) = change.name {
         params.push(name.as_str().into());
