@@ -39,11 +39,17 @@ pub enum EventType {
     EmailChangeRequested,
     /// An account's address changed (confirmed from the new address).
     EmailChanged,
+    /// TOTP was turned on (the first code confirmed it).
+    MfaEnabled,
+    /// TOTP was turned off by the user (with a code or the password).
+    MfaDisabled,
+    /// An administrator removed a user's second factor.
+    MfaReset,
 }
 
 impl EventType {
     /// Every type, in the order the API documents them.
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 19] = [
         EventType::AccountCreated,
         EventType::AccountUpdated,
         EventType::RoleChanged,
@@ -60,6 +66,9 @@ impl EventType {
         EventType::EmailVerified,
         EventType::EmailChangeRequested,
         EventType::EmailChanged,
+        EventType::MfaEnabled,
+        EventType::MfaDisabled,
+        EventType::MfaReset,
     ];
 
     /// The name stored and sent.
@@ -81,6 +90,9 @@ impl EventType {
             EventType::EmailVerified => "email_verified",
             EventType::EmailChangeRequested => "email_change_requested",
             EventType::EmailChanged => "email_changed",
+            EventType::MfaEnabled => "mfa_enabled",
+            EventType::MfaDisabled => "mfa_disabled",
+            EventType::MfaReset => "mfa_reset",
         }
     }
 

@@ -6,7 +6,8 @@
 //! ([`RefreshToken`]), the sealed copy of a session's current token pair
 //! ([`Sealer`]), throttle keys and windows ([`throttle`]), and the audit log's
 //! event types and queries ([`audit`]), and the mail accounts send
-//! ([`email`]) are all decided here and tested natively.
+//! ([`email`]), and the TOTP second factor ([`totp`]) are all decided here
+//! and tested natively.
 
 pub mod audit;
 pub mod email;
@@ -16,6 +17,7 @@ pub mod refresh;
 mod sealed;
 pub mod throttle;
 mod token;
+pub mod totp;
 mod user;
 
 pub use throttle::{Counter, MailPolicies, OnSuccess, PasswordPolicies, Policy};

@@ -18,7 +18,13 @@ pub struct Sealer(ChaCha20Poly1305);
 impl Sealer {
     /// A sealer whose key is derived from `secret` (the signing key's seed).
     pub fn new(secret: &[u8]) -> Self {
-        let key = Sha256::new().chain_update(b"troupe/sealed-token-pair/v1").chain_update(secret).finalize();
+        Self::for_purpose("troupe/sealed-token-pair/v1", secret)
+    }
+
+    /// A sealer for another `purpose` (a fixed label), whose key is derived
+    /// from `secret` and that label: what one purpose sealed, no other opens.
+    pub fn for_purpose(purpose: &str, secret: &[u8]) -> Self {
+        let key = Sha256::new().chain_update(purpose.as_bytes()).chain_update(secret).finalize();
         Self(ChaCha20Poly1305::new(Key::from_slice(&key)))
     }
 
@@ -56,5 +62,7 @@ mod tests {
         assert_eq!(sealer.open("s1", &tampered), None);
         assert_eq!(sealer.open("s1", &sealed[..5]), None);
         assert!(!sealed.windows(4).any(|w| w == b"pair"));
+        // Another purpose under the same secret is another key.
+        assert_eq!(Sealer::for_purpose("troupe/totp-secret/v1", b"secret").open("s1", &sealed), None);
     }
 }

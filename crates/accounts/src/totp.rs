@@ -105,8 +105,7 @@ pub fn recovery_codes() -> Vec<String> {
 /// separators ignored (60 random bits: a fast hash is enough, and a stolen
 /// table still needs 2^60 tries per code).
 pub fn recovery_code_digest(code: &str) -> String {
-    let normalized: String =
-        code.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+    let normalized: String = code.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
     B64.encode(Sha256::digest(normalized.as_bytes()))
 }
 
