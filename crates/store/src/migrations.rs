@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(0004, "current_refresh_token"),
     migration!(0005, "audit_log"),
     migration!(0006, "email"),
+    migration!(0007, "mfa"),
 ];
 
 /// The version a fully migrated database is at.

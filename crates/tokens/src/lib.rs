@@ -42,4 +42,8 @@ pub struct AccessClaims {
     /// issued. Absent from tokens issued before it existed: not verified.
     #[serde(default)]
     pub email_verified: bool,
+    /// How the session was signed in (RFC 8176 method names): `["pwd"]`, or
+    /// `["pwd", "otp"]` after a second factor. Absent from older tokens.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }

@@ -121,6 +121,7 @@ mod tests {
             sid: SessionId::parse("0190a0e5-7b1c-7cc3-9f4e-3f1d2c3b4a5a").expect("id"),
             role: Role::User,
             email_verified: true,
+            amr: vec!["pwd".into()],
         }
     }
 
