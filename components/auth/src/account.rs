@@ -18,14 +18,15 @@ use crate::error::{email_taken, AuthError};
 use crate::protect::{self, publish_revocations, revoked};
 use crate::request::{authenticate, bucket, client, empty, field, hasher, now_ms, validated, verified_claims, Ex};
 use crate::store::{self, NewAccount};
-use crate::tokens::{open_session, ready_to_sign, TokenPair};
-use crate::{mail, user_cache};
+use crate::tokens::{open_session, ready_to_sign, Amr, TokenPair};
+use crate::{mail, mfa, user_cache};
 
+/// A sign-in's answer: the user and a token pair.
 #[derive(Serialize)]
-struct SignedIn<'a> {
-    user: &'a User,
+pub(crate) struct SignedIn<'a> {
+    pub(crate) user: &'a User,
     #[serde(flatten)]
-    tokens: &'a TokenPair,
+    pub(crate) tokens: &'a TokenPair,
 }
 
 /// `POST /register {email, password, name}` → 201 with the user and a token
@@ -58,7 +59,7 @@ pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let role = if bootstrap && !store::admin_exists(tx)? { Role::Admin } else { Role::User };
         let account = NewAccount { id: &id, email: &email, name: &name, role, password_hash: &hash, now_ms: now };
         let user = store::insert_account(tx, &account).map_err(email_taken)?.user;
-        let tokens = open_session(auth, tx, &user, &client, now)?;
+        let tokens = open_session(auth, tx, &user, &client, Amr::Password, now)?;
         let created = Event::own(EventType::AccountCreated, &user.id).detail(json!({ "role": user.role }));
         audit::record(ex, tx, created)?;
         send_link(auth, tx, (Purpose::VerifyEmail, Kind::VerifyEmail), &user, &user.email, now)?;
@@ -124,6 +125,17 @@ fn sign_in(
     // A password set under an older, looser policy keeps its old hash: the
     // hasher only takes what the current policy accepts.
     let rehashed = if upgrade { Password::parse(password).ok().map(|valid| hasher.hash(&valid)) } else { None };
+    if store::totp_factor(db, &user.id)?.is_some_and(|factor| factor.confirmed) {
+        // The password was right; the code decides (POST /login/mfa).
+        let challenge = transaction(db, |tx| {
+            protect::settle_success(tx, counters, now)?;
+            if let Some(hash) = &rehashed {
+                store::set_password_hash(tx, &user.id, hash, now)?;
+            }
+            mfa::challenge(tx, &user.id, now)
+        })?;
+        return Ok(json_response(StatusCode::OK, &challenge)?);
+    }
     ready_to_sign(auth, now)?;
     let tokens = transaction(db, |tx| {
         protect::settle_success(tx, counters, now)?;
@@ -131,7 +143,7 @@ fn sign_in(
             store::set_password_hash(tx, &user.id, hash, now)?;
         }
         audit::record(ex, tx, Event::own(EventType::SignIn, &user.id))?;
-        open_session(auth, tx, &user, &client, now)
+        open_session(auth, tx, &user, &client, Amr::Password, now)
     })?;
     ex.set_user(user.id.as_str());
     Ok(json_response(StatusCode::OK, &SignedIn { user: &user, tokens: &tokens })?)

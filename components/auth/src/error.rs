@@ -55,6 +55,30 @@ pub(crate) enum AuthError {
     /// `require_verified_email` is on.
     #[error("verify your email address before you sign in: follow the link sent to it, or ask for a new one")]
     EmailNotVerified,
+    /// `POST /mfa/totp` while TOTP is on.
+    #[error("two-factor sign-in is on already; turn it off first to enroll another app")]
+    MfaAlreadyOn,
+    /// A TOTP step for an account without (that stage of) a factor.
+    #[error("no TOTP app is enrolled for this account; POST /api/v1/auth/mfa/totp first")]
+    NoMfaEnrollment,
+    /// A code that is not the app's current one, or was used already.
+    #[error("the code is wrong or was used already")]
+    WrongCode,
+    /// The second step of a sign-in with a wrong code or recovery code.
+    #[error("invalid code")]
+    InvalidCode,
+    /// An MFA challenge that is unknown, completed or expired.
+    #[error("the sign-in challenge is invalid or has expired; sign in again")]
+    InvalidChallenge,
+    /// Neither or both of `code` and `password`.
+    #[error("give either a code or the password")]
+    CodeOrPassword,
+    /// Neither or both of `code` and `recovery_code`.
+    #[error("give either a code or a recovery code")]
+    CodeOrRecoveryCode,
+    /// TOTP needs `mfa_encryption_key` (why).
+    #[error("{0}")]
+    MfaNotConfigured(&'static str),
     /// Another account has this email.
     #[error("an account with this email already exists")]
     EmailTaken,
@@ -102,18 +126,27 @@ impl From<AuthError> for Problem {
             | AuthError::InvalidRefreshToken
             | AuthError::InvalidAccessToken(_)
             | AuthError::SessionEnded
-            | AuthError::AccountGone => Problem::unauthorized(detail),
-            AuthError::WrongPassword | AuthError::Forbidden(_) | AuthError::EmailNotVerified => {
+            | AuthError::AccountGone
+            | AuthError::InvalidCode
+            | AuthError::InvalidChallenge => Problem::unauthorized(detail),
+            AuthError::WrongPassword | AuthError::Forbidden(_) | AuthError::EmailNotVerified | AuthError::WrongCode => {
                 Problem::forbidden(detail)
             }
             AuthError::InvalidLink => Problem::new(StatusCode::BAD_REQUEST).detail(detail),
             AuthError::SameEmail => Problem::invalid(vec![FieldError::new("new_email", detail)]),
+            AuthError::CodeOrPassword | AuthError::CodeOrRecoveryCode => {
+                Problem::new(StatusCode::BAD_REQUEST).detail(detail)
+            }
+            // What the operator must set is no secret: say it.
+            AuthError::MfaNotConfigured(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE).detail(detail),
             AuthError::InvalidQuery(errors) => {
                 Problem::invalid(errors.into_iter().map(|(field, message)| FieldError::new(field, message)).collect())
             }
-            AuthError::EmailTaken | AuthError::LastAdministrator(_) | AuthError::AlreadyVerified => {
-                Problem::conflict(detail)
-            }
+            AuthError::EmailTaken
+            | AuthError::LastAdministrator(_)
+            | AuthError::AlreadyVerified
+            | AuthError::MfaAlreadyOn
+            | AuthError::NoMfaEnrollment => Problem::conflict(detail),
             AuthError::NoSuchUser | AuthError::NoSuchSession => Problem::not_found(detail),
             AuthError::RevisionChanged => Problem::new(StatusCode::PRECONDITION_FAILED).detail(detail),
             AuthError::Throttled { policy, hits, window_ends_ms, now_ms, .. } => {

@@ -49,26 +49,45 @@ impl Source {
     }
 }
 
-fn stored_dev_key(db: &dyn Database) -> Result<Option<String>, DbError> {
-    let rows = db.query("SELECT value FROM auth_secrets WHERE name = 'dev-signing-key'", &[])?;
+fn stored_secret(db: &dyn Database, name: &str) -> Result<Option<String>, DbError> {
+    let rows = db.query("SELECT value FROM auth_secrets WHERE name = $1", &[name.into()])?;
     rows.first().map(|row| row.get::<String>("value")).transpose()
 }
 
+/// The development secret `name`, made by `make` the first time it is
+/// needed. Concurrent first requests agree: whoever inserted first wins, and
+/// every request uses the stored value.
+fn dev_secret(db: &dyn Database, name: &str, make: impl FnOnce() -> String, now_ms: i64) -> Result<String, AuthError> {
+    if let Some(value) = stored_secret(db, name)? {
+        return Ok(value);
+    }
+    db.execute(
+        "INSERT INTO auth_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        &[name.into(), make().into(), now_ms.into()],
+    )?;
+    stored_secret(db, name)?.ok_or_else(|| AuthError::internal(format!("the development secret {name} vanished")))
+}
+
 fn dev_key(db: &dyn Database, now_ms: i64) -> Result<SigningKey, AuthError> {
-    let spec = match stored_dev_key(db)? {
-        Some(spec) => spec,
-        None => {
-            let candidate = SigningKey::generate("dev-1");
-            db.execute(
-                "INSERT INTO auth_secrets (name, value, created_at) VALUES ('dev-signing-key', $1, $2) \
-                 ON CONFLICT (name) DO NOTHING",
-                &[candidate.to_spec().into(), now_ms.into()],
-            )?;
-            // Whoever inserted first wins; every request uses the stored key.
-            stored_dev_key(db)?.ok_or_else(|| AuthError::internal("the development key vanished"))?
-        }
-    };
+    let spec = dev_secret(db, "dev-signing-key", || SigningKey::generate("dev-1").to_spec(), now_ms)?;
     SigningKey::parse(&spec).map_err(|e| AuthError::internal(format!("stored development key: {e}")))
+}
+
+/// The key TOTP secrets are sealed with: `mfa_encryption_key` (at least 32
+/// characters; a base64url of 32 random bytes is right). Without one, in
+/// development, a key `auth` generated once and keeps in `auth_secrets`; in
+/// production (a configured `jwt_signing_key`) the factor is unavailable
+/// until one is set, since a key stored beside the secrets protects nothing.
+pub(crate) fn mfa_key(auth: &crate::Auth, now_ms: i64) -> Result<Vec<u8>, AuthError> {
+    match variable("mfa_encryption_key") {
+        Some(key) if key.len() >= 32 => Ok(key.into_bytes()),
+        Some(_) => Err(AuthError::MfaNotConfigured("mfa_encryption_key is shorter than 32 characters")),
+        None if auth.settings().development() => {
+            let make = || troupe_accounts::OpaqueToken::generate().expose().to_owned();
+            Ok(dev_secret(auth.db()?, "dev-mfa-key", make, now_ms)?.into_bytes())
+        }
+        None => Err(AuthError::MfaNotConfigured("set mfa_encryption_key to use two-factor sign-in")),
+    }
 }
 
 /// Load the keys (`db` is opened only for the development key). Nothing is

@@ -4,20 +4,21 @@
 //! `POST /refresh`, `POST /logout`, `GET /me`, `POST /password`,
 //! `GET /sessions`, `DELETE /sessions/:id`, `GET /events` (the audit log),
 //! `POST /verify-email` (and `/resend`), `POST /password-reset` (and
-//! `/confirm`), `POST /email` (and `/confirm`), and
-//! `GET /.well-known/jwks.json`.
+//! `/confirm`), `POST /email` (and `/confirm`), the TOTP second factor
+//! (`GET /mfa`, `POST /mfa/totp`, `/confirm`, `/disable`, `POST /login/mfa`,
+//! `DELETE /users/:id/mfa`), and `GET /.well-known/jwks.json`.
 //!
 //! Private routes, reached only through Spin's service chaining, let other
 //! components ask for changes to the tables `auth` owns (see [`internal`]).
 //!
 //! `auth` owns the `users`, `credentials`, `sessions`, `refresh_tokens`,
 //! `auth_secrets`, `auth_throttles`, `auth_revocations`, `auth_events`,
-//! `auth_email_tokens` and `auth_outbox` tables and the `auth:*` key-value
-//! keys. [`routes`] names the handler of
+//! `auth_email_tokens`, `auth_outbox`, `auth_totp`, `auth_recovery_codes`
+//! and `auth_mfa_challenges` tables and the `auth:*` key-value keys. [`routes`] names the handler of
 //! each route: [`account`] (register, login, me, password), [`sessions`]
 //! (refresh, logout, the session list), [`audit`] (the events, and their
 //! recording), [`email`] (verification, password reset, email change, whose
-//! mail [`mail`] queues and delivers), [`keys`] (the key set and JWKS) and
+//! mail [`mail`] queues and delivers), [`mfa`] (the second factor), [`keys`] (the key set and JWKS) and
 //! [`internal`]; [`request`] and [`tokens`] hold what they share, and
 //! [`error`] every way they fail and its problem response. Throttles,
 //! revocations and the sweep are in [`protect`]; the SQL is in [`store`];
@@ -31,6 +32,7 @@ mod error;
 mod internal;
 mod keys;
 mod mail;
+mod mfa;
 mod protect;
 mod request;
 mod routes;

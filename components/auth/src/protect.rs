@@ -119,6 +119,7 @@ fn try_sweep(auth: &Auth, now_ms: i64) -> Result<(), String> {
         store::sweep_retired(tx, cutoff)?;
         store::sweep_events(tx, audit_cutoff)?;
         store::sweep_email_tokens(tx, now_ms)?;
+        store::sweep_challenges(tx, now_ms)?;
         Ok::<_, DbError>(())
     })
     .map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 use troupe_edge::Router;
 
 use crate::error::AuthError;
-use crate::{account, audit, email, internal, keys, sessions, Auth};
+use crate::{account, audit, email, internal, keys, mfa, sessions, Auth};
 
 /// Every route of the component.
 pub(crate) fn router() -> Router<Auth, AuthError> {
@@ -23,6 +23,12 @@ pub(crate) fn router() -> Router<Auth, AuthError> {
         .post("/api/v1/auth/password-reset/confirm", email::confirm_password_reset)
         .post("/api/v1/auth/email", email::change_email)
         .post("/api/v1/auth/email/confirm", email::confirm_email_change)
+        .post("/api/v1/auth/login/mfa", mfa::complete_sign_in)
+        .get("/api/v1/auth/mfa", mfa::status)
+        .post("/api/v1/auth/mfa/totp", mfa::enroll)
+        .post("/api/v1/auth/mfa/totp/confirm", mfa::confirm)
+        .post("/api/v1/auth/mfa/totp/disable", mfa::disable)
+        .delete("/api/v1/auth/users/:id/mfa", mfa::reset)
         .get("/api/v1/auth/.well-known/jwks.json", keys::jwks)
         .get("/.well-known/jwks.json", keys::jwks)
         .post("/internal/users", internal::create_user)

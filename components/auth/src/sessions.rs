@@ -16,7 +16,7 @@ use crate::error::AuthError;
 use crate::protect::{self, publish_revocations};
 use crate::request::{authenticate, empty, now_ms, validated, Ex};
 use crate::store;
-use crate::tokens::{access_token, pair, SessionToken, TokenPair};
+use crate::tokens::{access_token, pair, Amr, SessionToken, TokenPair};
 use crate::Auth;
 
 /// `POST /refresh {refresh_token}` → 200 with a new pair.
@@ -98,6 +98,7 @@ fn rotate(
         user_id: &session.user_id,
         role: session.role,
         email_verified: session.email_verified,
+        amr: Amr::parse(&session.amr),
         session_id: &session.id,
         ends_ms: session.ends_ms,
     };

@@ -145,6 +145,8 @@ pub fn delete_user(db: &dyn Database, id: &UserId, if_revision: i64) -> Result<b
     )?;
     db.execute("DELETE FROM sessions WHERE user_id = $1", &[id.as_str().into()])?;
     db.execute("DELETE FROM credentials WHERE user_id = $1", &[id.as_str().into()])?;
+    db.execute("DELETE FROM auth_email_tokens WHERE user_id = $1", &[id.as_str().into()])?;
+    delete_factors(db, id)?;
     Ok(true)
 }
 
@@ -178,11 +180,13 @@ pub fn insert_session(
     client: &Client,
     refresh_digest: &str,
     times: &SessionTimes,
+    amr: &str,
 ) -> Result<(), DbError> {
     db.execute(
         "INSERT INTO sessions \
-           (id, user_id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr, refresh_token_hash) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
+           (id, user_id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr, refresh_token_hash, \
+            amr) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
         &[
             session_id.as_str().into(),
             user_id.as_str().into(),
@@ -192,6 +196,7 @@ pub fn insert_session(
             client.user_agent.clone().into(),
             client.address.clone().into(),
             refresh_digest.into(),
+            amr.into(),
         ],
     )
 }
@@ -203,6 +208,8 @@ pub struct SessionState {
     pub role: Role,
     /// The account's address is verified (for the tokens it mints).
     pub email_verified: bool,
+    /// How the session was signed in (`pwd`, `pwd otp`).
+    pub amr: String,
     pub revoked: bool,
     pub expires_ms: i64,
     /// The absolute end: no refresh reaches past it.
@@ -216,7 +223,8 @@ impl SessionState {
     }
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, u.role, u.email_verified_at, s.revoked_at, s.expires_at, s.ends_at";
+const SESSION_COLUMNS: &str =
+    "s.id, s.user_id, u.role, u.email_verified_at, s.amr, s.revoked_at, s.expires_at, s.ends_at";
 
 fn session_from_row(row: &Row<'_>) -> Result<SessionState, DbError> {
     let role: String = row.get("role")?;
@@ -225,6 +233,7 @@ fn session_from_row(row: &Row<'_>) -> Result<SessionState, DbError> {
         user_id: id_in(row, "user_id")?,
         role: Role::parse(&role).map_err(|e| DbError::Decode(format!("role: {e}")))?,
         email_verified: row.get::<Option<i64>>("email_verified_at")?.is_some(),
+        amr: row.get("amr")?,
         revoked: row.get::<Option<i64>>("revoked_at")?.is_some(),
         expires_ms: row.get("expires_at")?,
         ends_ms: row.get("ends_at")?,
@@ -849,4 +858,126 @@ pub fn delivery_failed(db: &dyn Database, id: &str, retry_at_ms: i64, error: &st
         "UPDATE auth_outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
         &[id.into(), retry_at_ms.into(), error.into()],
     )
+}
+
+/// An account's TOTP factor (see migrations/*/0007_mfa.sql).
+pub struct TotpFactor {
+    pub user_id: UserId,
+    /// The secret, sealed.
+    pub sealed_secret: Vec<u8>,
+    /// Confirmed by a first code: sign-in asks for codes.
+    pub confirmed: bool,
+}
+
+/// User `id`'s TOTP factor, confirmed or not.
+pub fn totp_factor(db: &dyn Database, id: &UserId) -> Result<Option<TotpFactor>, DbError> {
+    let rows =
+        db.query("SELECT user_id, secret, confirmed_at FROM auth_totp WHERE user_id = $1", &[id.as_str().into()])?;
+    rows.first()
+        .map(|row| {
+            Ok(TotpFactor {
+                user_id: id_in(&row, "user_id")?,
+                sealed_secret: row.get("secret")?,
+                confirmed: row.get::<Option<i64>>("confirmed_at")?.is_some(),
+            })
+        })
+        .transpose()
+}
+
+/// Store a new, unconfirmed secret for user `id`, replacing an unconfirmed
+/// one (a confirmed factor is never replaced here).
+pub fn start_totp(db: &dyn Database, id: &UserId, sealed_secret: &[u8], now_ms: i64) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO auth_totp (user_id, secret, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, \
+         last_step = 0 WHERE auth_totp.confirmed_at IS NULL",
+        &[id.as_str().into(), sealed_secret.to_vec().into(), now_ms.into()],
+    )
+}
+
+/// Take time step `step` for user `id`'s factor if it is later than the
+/// last one taken; `false` when it is not (the code was used already).
+pub fn take_totp_step(db: &dyn Database, id: &UserId, step: i64) -> Result<bool, DbError> {
+    let taken = db.query(
+        "UPDATE auth_totp SET last_step = $2 WHERE user_id = $1 AND last_step < $2 RETURNING user_id",
+        &[id.as_str().into(), step.into()],
+    )?;
+    Ok(!taken.is_empty())
+}
+
+/// Turn user `id`'s factor on.
+pub fn confirm_totp(db: &dyn Database, id: &UserId, now_ms: i64) -> Result<(), DbError> {
+    db.execute("UPDATE auth_totp SET confirmed_at = $2 WHERE user_id = $1", &[id.as_str().into(), now_ms.into()])
+}
+
+/// Replace user `id`'s recovery codes with these digests.
+pub fn replace_recovery_codes(db: &dyn Database, id: &UserId, digests: &[String]) -> Result<(), DbError> {
+    db.execute("DELETE FROM auth_recovery_codes WHERE user_id = $1", &[id.as_str().into()])?;
+    for digest in digests {
+        db.execute(
+            "INSERT INTO auth_recovery_codes (user_id, code_hash) VALUES ($1, $2)",
+            &[id.as_str().into(), digest.as_str().into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// How many recovery codes user `id` has left.
+pub fn recovery_codes_left(db: &dyn Database, id: &UserId) -> Result<usize, DbError> {
+    let rows = db.query("SELECT COUNT(*) AS n FROM auth_recovery_codes WHERE user_id = $1", &[id.as_str().into()])?;
+    let count: i64 = rows.first().map(|row| row.get("n")).transpose()?.unwrap_or(0);
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// Use one of user `id`'s recovery codes (deleted); `false` if it has none
+/// with this digest.
+pub fn use_recovery_code(db: &dyn Database, id: &UserId, digest: &str) -> Result<bool, DbError> {
+    let used = db.query(
+        "DELETE FROM auth_recovery_codes WHERE user_id = $1 AND code_hash = $2 RETURNING code_hash",
+        &[id.as_str().into(), digest.into()],
+    )?;
+    Ok(!used.is_empty())
+}
+
+/// Remove user `id`'s factor, recovery codes and open challenges; `false`
+/// when there was no factor.
+pub fn delete_factors(db: &dyn Database, id: &UserId) -> Result<bool, DbError> {
+    db.execute("DELETE FROM auth_recovery_codes WHERE user_id = $1", &[id.as_str().into()])?;
+    db.execute("DELETE FROM auth_mfa_challenges WHERE user_id = $1", &[id.as_str().into()])?;
+    Ok(!db.query("DELETE FROM auth_totp WHERE user_id = $1 RETURNING user_id", &[id.as_str().into()])?.is_empty())
+}
+
+/// Open the second step of user `id`'s sign-in.
+pub fn insert_challenge(
+    db: &dyn Database,
+    digest: &str,
+    id: &UserId,
+    now_ms: i64,
+    expires_ms: i64,
+) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO auth_mfa_challenges (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        &[digest.into(), id.as_str().into(), now_ms.into(), expires_ms.into()],
+    )
+}
+
+/// The account of the unexpired challenge with this digest.
+pub fn challenge_user(db: &dyn Database, digest: &str, now_ms: i64) -> Result<Option<UserId>, DbError> {
+    let rows = db.query(
+        "SELECT user_id FROM auth_mfa_challenges WHERE token_hash = $1 AND expires_at > $2",
+        &[digest.into(), now_ms.into()],
+    )?;
+    rows.first().map(|row| id_in(&row, "user_id")).transpose()
+}
+
+/// Close a challenge (it was completed); `false` if another request did.
+pub fn take_challenge(db: &dyn Database, digest: &str) -> Result<bool, DbError> {
+    let taken =
+        db.query("DELETE FROM auth_mfa_challenges WHERE token_hash = $1 RETURNING token_hash", &[digest.into()])?;
+    Ok(!taken.is_empty())
+}
+
+/// Delete expired challenges, a batch at most.
+pub fn sweep_challenges(db: &dyn Database, now_ms: i64) -> Result<usize, DbError> {
+    sweep_batch(db, "auth_mfa_challenges", "token_hash", "expires_at", now_ms)
 }

@@ -20,11 +20,44 @@ pub(crate) struct TokenPair {
     pub(crate) expires_in: i64,
 }
 
+/// How a session was signed in: its access tokens' `amr` claim (RFC 8176).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Amr {
+    /// A password.
+    Password,
+    /// A password, then a TOTP code or a recovery code.
+    PasswordAndOtp,
+}
+
+impl Amr {
+    /// As stored in `sessions.amr`.
+    pub(crate) fn stored(self) -> &'static str {
+        match self {
+            Amr::Password => "pwd",
+            Amr::PasswordAndOtp => "pwd otp",
+        }
+    }
+
+    /// What `sessions.amr` holds (anything unknown: a password only).
+    pub(crate) fn parse(stored: &str) -> Self {
+        if stored == Amr::PasswordAndOtp.stored() {
+            Amr::PasswordAndOtp
+        } else {
+            Amr::Password
+        }
+    }
+
+    fn claim(self) -> Vec<String> {
+        self.stored().split(' ').map(str::to_owned).collect()
+    }
+}
+
 /// What an access token is minted for.
 pub(crate) struct SessionToken<'a> {
     pub(crate) user_id: &'a UserId,
     pub(crate) role: Role,
     pub(crate) email_verified: bool,
+    pub(crate) amr: Amr,
     pub(crate) session_id: &'a SessionId,
     pub(crate) ends_ms: i64,
 }
@@ -45,6 +78,7 @@ pub(crate) fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64)
         sid: session.session_id.clone(),
         role: session.role,
         email_verified: session.email_verified,
+        amr: session.amr.claim(),
     };
     Ok((auth.signing_keys()?.signing.sign(&claims).map_err(AuthError::internal)?, exp - now))
 }
@@ -67,14 +101,15 @@ pub(crate) fn ready_to_sign(auth: &Auth, now_ms: i64) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Open a session for `user` (inside the caller's transaction, after
-/// [`ready_to_sign`]). It ends `session_max_age_seconds` from now, however
-/// often it is refreshed.
+/// Open a session for `user`, signed in by `amr` (inside the caller's
+/// transaction, after [`ready_to_sign`]). It ends `session_max_age_seconds`
+/// from now, however often it is refreshed.
 pub(crate) fn open_session(
     auth: &Auth,
     db: &dyn Database,
     user: &User,
     client: &Client,
+    amr: Amr,
     now_ms: i64,
 ) -> Result<TokenPair, AuthError> {
     let settings = auth.settings();
@@ -83,11 +118,12 @@ pub(crate) fn open_session(
     let ends_ms = now_ms + settings.session_max_age_secs() * 1000;
     let times =
         SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs() * 1000).min(ends_ms), ends_ms };
-    store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times)?;
+    store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times, amr.stored())?;
     let session = SessionToken {
         user_id: &user.id,
         role: user.role,
         email_verified: user.email_verified,
+        amr,
         session_id: &session_id,
         ends_ms,
     };
