@@ -11,6 +11,7 @@ mod edge;
 mod email;
 mod health;
 mod limits;
+mod mfa;
 mod openapi;
 mod protection;
 mod scale_out;
