@@ -201,10 +201,10 @@ fn me_shows_a_change_at_once_and_refuses_a_deleted_account() {
         .request(Method::PATCH, &path)
         .bearer_auth(&account.access)
         .header("content-type", "application/merge-patch+json")
-        .body(json!({"name": "Renamed", "email": "renamed@example.com"}).to_string());
+        .body(json!({"name": "Renamed", "email": "Cached@Example.com"}).to_string());
     app.send(rename).expect(200);
     let me = app.get(ME, Some(&account.access)).expect(200).json();
-    assert_eq!((me["name"].as_str(), me["email"].as_str()), (Some("Renamed"), Some("renamed@example.com")));
+    assert_eq!((me["name"].as_str(), me["email"].as_str()), (Some("Renamed"), Some("Cached@Example.com")));
     app.send(app.request(Method::DELETE, &path).bearer_auth(&account.access)).expect(204);
     app.get(ME, Some(&account.access)).problem(401);
 }
