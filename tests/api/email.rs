@@ -98,9 +98,16 @@ mod on_both_databases {
             let ann = app.register("ann@example.com");
             message(&app, &receiver, "ann@example.com", "verify_email");
 
-            let known = app.post("/api/v1/auth/password-reset", &json!({"email": "ANN@example.com"})).expect(202);
-            let unknown = app.post("/api/v1/auth/password-reset", &json!({"email": "bob@example.com"})).expect(202);
+            let timed = |email: &str| {
+                let started = std::time::Instant::now();
+                let reply = app.post("/api/v1/auth/password-reset", &json!({ "email": email })).expect(202);
+                (reply, started.elapsed())
+            };
+            let (known, known_took) = timed("ANN@example.com");
+            let (unknown, unknown_took) = timed("bob@example.com");
             assert_eq!(known.text, unknown.text, "{backend:?}");
+            // Neither answers before the floor (password_reset_min_answer_ms, a second).
+            assert!(known_took >= Duration::from_secs(1) && unknown_took >= Duration::from_secs(1));
             let first = link_token(&message(&app, &receiver, "ann@example.com", "reset_password"));
             assert!(receiver.messages().iter().all(|m| m["to"] != "bob@example.com"));
 

@@ -8,7 +8,7 @@
 //! when used. The message is queued in the transaction that issues the token
 //! and delivered after commit ([`crate::mail`]).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::StatusCode;
 use serde_json::json;
@@ -26,11 +26,6 @@ use crate::protect::{self, publish_revocations};
 use crate::request::{authenticate, bucket, empty, field, hasher, now_ms, validated, Ex};
 use crate::store::{self, NewEmailToken};
 use crate::{mail, user_cache, Auth};
-
-/// A password-reset request is answered no sooner than this, whether or not
-/// the address names an account, so that its timing tells as little as its
-/// answer (delivering the message takes a round trip to the hook).
-const RESET_ANSWER_FLOOR: Duration = Duration::from_millis(1000);
 
 /// Issue a one-time token of `purpose` for `user`, and queue the message of
 /// `kind` that carries it to `to` (inside the caller's transaction).
@@ -129,7 +124,10 @@ fn accepted(message: &str) -> Response {
 }
 
 /// `POST /password-reset {email}` → 202, the same answer whether or not an
-/// account has the address, after the same time (see [`RESET_ANSWER_FLOOR`]).
+/// account has the address, after the same time: no sooner than
+/// `password_reset_min_answer_ms` (a second) after the request arrived, so
+/// that its timing tells as little as its answer (delivering the message
+/// takes a round trip to the hook).
 /// Counted per address named and per client address.
 pub(crate) fn request_password_reset(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let started = Instant::now();
@@ -157,7 +155,7 @@ pub(crate) fn request_password_reset(ex: &Ex<'_>) -> Result<Response, AuthError>
     })?;
     mail::deliver_due(auth);
     protect::sweep(auth, now);
-    if let Some(rest) = RESET_ANSWER_FLOOR.checked_sub(started.elapsed()) {
+    if let Some(rest) = auth.settings().password_reset_floor().checked_sub(started.elapsed()) {
         std::thread::sleep(rest);
     }
     Ok(accepted("If an account has this address, a link to reset its password is on its way to it."))

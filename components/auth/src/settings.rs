@@ -180,6 +180,13 @@ impl Settings {
         number("password_reset_ttl_seconds", 3600)
     }
 
+    /// `password_reset_min_answer_ms`: a password-reset request is answered
+    /// no sooner than this after it arrived (a second), whether or not the
+    /// address names an account.
+    pub fn password_reset_floor(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(number("password_reset_min_answer_ms", 1000u64))
+    }
+
     /// `require_verified_email`: whether an account must verify its address
     /// before it may sign in (default: no; the token's `email_verified` says).
     pub fn require_verified_email(&self) -> bool {
