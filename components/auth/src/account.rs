@@ -5,7 +5,7 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use troupe_accounts::audit::EventType;
-use troupe_accounts::email::{Kind, Purpose};
+use troupe_accounts::email::Purpose;
 use troupe_accounts::throttle::{password_counters, registration_counter};
 use troupe_accounts::{DisplayName, Email, Password, User, Verification};
 use troupe_edge::{json_body, json_response, Response};
@@ -62,7 +62,7 @@ pub(crate) fn register(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let tokens = open_session(auth, tx, &user, &client, Amr::Password, now)?;
         let created = Event::own(EventType::AccountCreated, &user.id).detail(json!({ "role": user.role }));
         audit::record(ex, tx, created)?;
-        send_link(auth, tx, (Purpose::VerifyEmail, Kind::VerifyEmail), &user, &user.email, now)?;
+        send_link(auth, tx, Purpose::VerifyEmail, &user, &user.email, now)?;
         Ok::<_, AuthError>((user, tokens))
     })?;
     ex.set_user(user.id.as_str());

@@ -14,8 +14,8 @@ use http::StatusCode;
 use serde_json::json;
 use troupe_accounts::audit::EventType;
 use troupe_accounts::email::{Kind, Link, Message, Purpose, Recipient};
-use troupe_accounts::throttle::{mail_counters, password_counters};
-use troupe_accounts::{Email, OpaqueToken, Password, User, Verification};
+use troupe_accounts::throttle::mail_counters;
+use troupe_accounts::{Email, OpaqueToken, Password, User};
 use troupe_edge::{json_body, json_response, Response};
 use troupe_ids::UserId;
 use troupe_store::{transaction, Database};
@@ -23,16 +23,16 @@ use troupe_store::{transaction, Database};
 use crate::audit::{self, Event};
 use crate::error::{email_taken, AuthError};
 use crate::protect::{self, publish_revocations};
-use crate::request::{authenticate, bucket, empty, field, hasher, now_ms, validated, Ex};
+use crate::request::{authenticate, bucket, check_password, empty, field, hasher, now_ms, sole_field, validated, Ex};
 use crate::store::{self, NewEmailToken};
 use crate::{mail, user_cache, Auth};
 
-/// Issue a one-time token of `purpose` for `user`, and queue the message of
-/// `kind` that carries it to `to` (inside the caller's transaction).
+/// Issue a one-time token of `purpose` for `user`, and queue the message
+/// that carries it to `to` (inside the caller's transaction).
 pub(crate) fn send_link(
     auth: &Auth,
     tx: &dyn Database,
-    (purpose, kind): (Purpose, Kind),
+    purpose: Purpose,
     user: &User,
     to: &str,
     now: i64,
@@ -48,20 +48,13 @@ pub(crate) fn send_link(
     let issued = NewEmailToken { digest: &digest, purpose, user_id: &user.id, email: to, now_ms: now, expires_ms };
     store::insert_email_token(tx, &issued)?;
     let link = Link { token: &token, expires_ms };
-    let message = Message::compose(kind, to, recipient(user), Some(link), settings.email_link_base_url(), None);
+    let message =
+        Message::compose(purpose.message(), to, recipient(user), Some(link), settings.email_link_base_url(), None);
     Ok(mail::queue(tx, &message, now)?)
 }
 
 fn recipient(user: &User) -> Recipient {
     Recipient { id: user.id.clone(), name: user.name.clone() }
-}
-
-/// The `token` of a body `{token}`.
-fn presented_token(ex: &Ex<'_>) -> Result<String, AuthError> {
-    let mut fields = json_body(ex.request, &[])?;
-    let token: Option<String> = fields.required("token");
-    fields.finish()?;
-    validated(token)
 }
 
 /// Use the link token with this digest for `purpose` (single use): its
@@ -82,7 +75,7 @@ fn account_changed(auth: &Auth, id: &UserId) {
 /// `POST /verify-email {token}` → 204: the address the link was sent to is
 /// verified, if it is still the account's.
 pub(crate) fn verify_email(ex: &Ex<'_>) -> Result<Response, AuthError> {
-    let digest = OpaqueToken::presented(&presented_token(ex)?).digest();
+    let digest = OpaqueToken::presented(&sole_field(ex, "token")?).digest();
     let auth = ex.state;
     let now = now_ms();
     let record = transaction(auth.db()?, |tx| {
@@ -111,9 +104,7 @@ pub(crate) fn resend_verification(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let now = now_ms();
     let counters = mail_counters(&record.user.email.to_lowercase(), &bucket(ex), auth.settings().mail());
     protect::admit(db, &counters, now, "too many messages asked for; try again later")?;
-    transaction(db, |tx| {
-        send_link(auth, tx, (Purpose::VerifyEmail, Kind::VerifyEmail), &record.user, &record.user.email, now)
-    })?;
+    transaction(db, |tx| send_link(auth, tx, Purpose::VerifyEmail, &record.user, &record.user.email, now))?;
     mail::deliver_due(auth);
     Ok(accepted("A new verification link is on its way."))
 }
@@ -149,7 +140,7 @@ pub(crate) fn request_password_reset(ex: &Ex<'_>) -> Result<Response, AuthError>
             return Ok(audit::record(ex, tx, tried)?);
         };
         let user = &record.user;
-        send_link(auth, tx, (Purpose::ResetPassword, Kind::ResetPassword), user, &user.email, now)?;
+        send_link(auth, tx, Purpose::ResetPassword, user, &user.email, now)?;
         audit::record(ex, tx, Event::new(EventType::PasswordResetRequested, None, Some(&user.id)))?;
         Ok::<_, AuthError>(())
     })?;
@@ -213,13 +204,8 @@ pub(crate) fn change_email(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let db = auth.db()?;
     let (record, stored) = store::account_by_id(db, &claims.sub)?.ok_or(AuthError::AccountGone)?;
     let user = record.user;
+    check_password(ex, &user, &password, &stored)?;
     let now = now_ms();
-    let counters = password_counters(&user.email.to_lowercase(), &bucket(ex), auth.settings().password());
-    protect::admit(db, &counters, now, "too many failed password checks; try again later")?;
-    if hasher(auth)?.verify(&password, &stored) == Verification::Mismatch {
-        protect::sweep(auth, now);
-        return Err(AuthError::WrongPassword);
-    }
     if new_email.key() == user.email.to_lowercase() {
         return Err(AuthError::SameEmail);
     }
@@ -230,7 +216,6 @@ pub(crate) fn change_email(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let mail = mail_counters(&new_email.key(), &bucket(ex), auth.settings().mail());
     protect::admit(db, &mail, now, "too many messages asked for; try again later")?;
     transaction(db, |tx| {
-        protect::settle_success(tx, &counters, now)?;
         start_email_change(auth, tx, &user, &new_email, now)?;
         let requested = Event::own(EventType::EmailChangeRequested, &user.id)
             .detail(json!({ "from": user.email, "to": new_email.as_str() }));
@@ -251,8 +236,7 @@ pub(crate) fn start_email_change(
     new_email: &Email,
     now: i64,
 ) -> Result<(), AuthError> {
-    let confirm = (Purpose::ChangeEmail, Kind::ConfirmEmailChange);
-    send_link(auth, tx, confirm, user, new_email.as_str(), now)?;
+    send_link(auth, tx, Purpose::ChangeEmail, user, new_email.as_str(), now)?;
     let notice = Message::compose(
         Kind::EmailChangeRequested,
         &user.email,
@@ -268,7 +252,7 @@ pub(crate) fn start_email_change(
 /// the address the link was sent to, verified; 409 if another account took
 /// that address since.
 pub(crate) fn confirm_email_change(ex: &Ex<'_>) -> Result<Response, AuthError> {
-    let digest = OpaqueToken::presented(&presented_token(ex)?).digest();
+    let digest = OpaqueToken::presented(&sole_field(ex, "token")?).digest();
     let auth = ex.state;
     let now = now_ms();
     let record = transaction(auth.db()?, |tx| {

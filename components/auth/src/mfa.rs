@@ -16,7 +16,7 @@ use serde_json::json;
 use troupe_accounts::audit::EventType;
 use troupe_accounts::throttle::password_counters;
 use troupe_accounts::totp::{recovery_code_digest, recovery_codes, TotpSecret};
-use troupe_accounts::{Counter, OpaqueToken, Sealer, User, Verification};
+use troupe_accounts::{Counter, OpaqueToken, Sealer, User};
 use troupe_edge::{json_body, json_response, Response};
 use troupe_ids::{Role, UserId};
 use troupe_store::{transaction, Database};
@@ -24,7 +24,9 @@ use troupe_store::{transaction, Database};
 use crate::audit::{self, Event};
 use crate::error::AuthError;
 use crate::protect::{self, publish_revocations};
-use crate::request::{authenticate, authenticate_session, bucket, client, empty, hasher, now_ms, validated, Ex};
+use crate::request::{
+    authenticate, authenticate_session, bucket, check_password, client, empty, now_ms, sole_field, validated, Ex,
+};
 use crate::store;
 use crate::tokens::{open_session, ready_to_sign, Amr};
 use crate::Auth;
@@ -90,7 +92,7 @@ struct Enrollment {
 /// (an earlier unconfirmed one is replaced); 409 when TOTP is on already.
 pub(crate) fn enroll(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let claims = authenticate(ex)?;
-    let password = password_field(ex)?;
+    let password = sole_field(ex, "password")?;
     let auth = ex.state;
     let db = auth.db()?;
     let (record, stored) = store::account_by_id(db, &claims.sub)?.ok_or(AuthError::AccountGone)?;
@@ -108,28 +110,6 @@ pub(crate) fn enroll(ex: &Ex<'_>) -> Result<Response, AuthError> {
     Ok(json_response(StatusCode::CREATED, &enrollment)?)
 }
 
-fn password_field(ex: &Ex<'_>) -> Result<String, AuthError> {
-    let mut fields = json_body(ex.request, &[])?;
-    let password: Option<String> = fields.required("password");
-    fields.finish()?;
-    validated(password)
-}
-
-/// The password, checked under the sign-in throttles.
-fn check_password(ex: &Ex<'_>, user: &User, password: &str, stored: &str) -> Result<(), AuthError> {
-    let auth = ex.state;
-    let db = auth.db()?;
-    let now = now_ms();
-    let counters = counters(ex, user);
-    protect::admit(db, &counters, now, "too many failed password checks; try again later")?;
-    if hasher(auth)?.verify(password, stored) == Verification::Mismatch {
-        protect::sweep(auth, now);
-        return Err(AuthError::WrongPassword);
-    }
-    transaction(db, |tx| protect::settle_success(tx, &counters, now))?;
-    Ok(())
-}
-
 #[derive(Serialize)]
 struct RecoveryCodes {
     recovery_codes: Vec<String>,
@@ -140,7 +120,7 @@ struct RecoveryCodes {
 /// once.
 pub(crate) fn confirm(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let claims = authenticate(ex)?;
-    let code = code_field(ex)?;
+    let code = sole_field(ex, "code")?;
     let auth = ex.state;
     let db = auth.db()?;
     let user = store::user(db, &claims.sub)?.ok_or(AuthError::AccountGone)?.user;
@@ -157,7 +137,10 @@ pub(crate) fn confirm(ex: &Ex<'_>) -> Result<Response, AuthError> {
         if !take_code(auth, tx, &factor, &code)? {
             return Err(AuthError::WrongCode);
         }
-        store::confirm_totp(tx, &claims.sub, now)?;
+        // Two confirmations at once: one turns it on and hands out codes.
+        if !store::confirm_totp(tx, &claims.sub, now)? {
+            return Err(AuthError::MfaAlreadyOn);
+        }
         store::replace_recovery_codes(tx, &claims.sub, &digests)?;
         protect::settle_success(tx, &counters, now)?;
         audit::record(ex, tx, Event::own(EventType::MfaEnabled, &claims.sub))?;
@@ -165,13 +148,6 @@ pub(crate) fn confirm(ex: &Ex<'_>) -> Result<Response, AuthError> {
     })
     .inspect_err(|_| protect::sweep(auth, now))?;
     Ok(json_response(StatusCode::OK, &RecoveryCodes { recovery_codes: codes })?)
-}
-
-fn code_field(ex: &Ex<'_>) -> Result<String, AuthError> {
-    let mut fields = json_body(ex.request, &[])?;
-    let code: Option<String> = fields.required("code");
-    fields.finish()?;
-    validated(code)
 }
 
 /// `POST /mfa/totp/disable {code}` or `{password}` → 204: TOTP off, the

@@ -2,13 +2,16 @@
 //! address, the password hasher, and the caller's access token and session.
 
 use http::{header, StatusCode};
-use troupe_accounts::PasswordHasher;
+use troupe_accounts::throttle::password_counters;
+use troupe_accounts::{PasswordHasher, User, Verification};
 use troupe_auth_contract::tokens::LEEWAY_SECS;
 use troupe_edge::client::address_bucket;
-use troupe_edge::{Exchange, Fields, Response};
+use troupe_edge::{json_body, Exchange, Fields, Response};
+use troupe_store::transaction;
 use troupe_tokens::{AccessClaims, Expectations};
 
 use crate::error::AuthError;
+use crate::protect;
 use crate::store::{self, Client};
 use crate::Auth;
 
@@ -30,6 +33,32 @@ pub(crate) fn field<T, E: std::fmt::Display>(
 ) -> Option<T> {
     let raw: Option<String> = fields.required(name);
     fields.check(name, raw, |raw| parse(&raw).map_err(|e| e.to_string()))
+}
+
+/// The one required text field `name` of a body that holds nothing else
+/// (`{token}`, `{code}`, `{password}`).
+pub(crate) fn sole_field(ex: &Ex<'_>, name: &str) -> Result<String, AuthError> {
+    let mut fields = json_body(ex.request, &[])?;
+    let value: Option<String> = fields.required(name);
+    fields.finish()?;
+    validated(value)
+}
+
+/// `user`'s `password`, checked against their `stored` hash under the
+/// sign-in throttles, as a sign-in's is: counted first (429 over a limit),
+/// 403 when wrong, the attempt settled when right.
+pub(crate) fn check_password(ex: &Ex<'_>, user: &User, password: &str, stored: &str) -> Result<(), AuthError> {
+    let auth = ex.state;
+    let db = auth.db()?;
+    let now = now_ms();
+    let counters = password_counters(&user.email.to_lowercase(), &bucket(ex), auth.settings().password());
+    protect::admit(db, &counters, now, "too many failed password checks; try again later")?;
+    if hasher(auth)?.verify(password, stored) == Verification::Mismatch {
+        protect::sweep(auth, now);
+        return Err(AuthError::WrongPassword);
+    }
+    transaction(db, |tx| protect::settle_success(tx, &counters, now))?;
+    Ok(())
 }
 
 /// `Some` for every field once `finish` succeeded; `None` is a bug.

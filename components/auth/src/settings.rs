@@ -33,6 +33,11 @@ pub struct Settings {
     mail: OnceCell<MailPolicies>,
     email_hook: OnceCell<Option<EmailHook>>,
     email_link_base_url: OnceCell<String>,
+    email_link_ttl_secs: OnceCell<i64>,
+    password_reset_ttl_secs: OnceCell<i64>,
+    password_reset_floor_ms: OnceCell<u64>,
+    require_verified_email: OnceCell<bool>,
+    development: OnceCell<bool>,
 }
 
 /// Where mail goes: `email_hook_url`, signed with `email_hook_secret`.
@@ -159,7 +164,7 @@ impl Settings {
     /// deployment sets that key; only in development does a message with no
     /// email hook to go to end up in the log.
     pub fn development(&self) -> bool {
-        variable("jwt_signing_key").is_none()
+        *self.development.get_or_init(|| variable("jwt_signing_key").is_none())
     }
 
     /// `email_link_base_url`: where the pages that complete an email's flow
@@ -172,25 +177,28 @@ impl Settings {
     /// `email_verification_ttl_seconds`: how long a verification or
     /// email-change link works (a day).
     pub fn email_link_ttl_secs(&self) -> i64 {
-        number("email_verification_ttl_seconds", 24 * 3600)
+        *self.email_link_ttl_secs.get_or_init(|| number("email_verification_ttl_seconds", 24 * 3600))
     }
 
     /// `password_reset_ttl_seconds`: how long a reset link works (an hour).
     pub fn password_reset_ttl_secs(&self) -> i64 {
-        number("password_reset_ttl_seconds", 3600)
+        *self.password_reset_ttl_secs.get_or_init(|| number("password_reset_ttl_seconds", 3600))
     }
 
     /// `password_reset_min_answer_ms`: a password-reset request is answered
     /// no sooner than this after it arrived (a second), whether or not the
     /// address names an account.
     pub fn password_reset_floor(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(number("password_reset_min_answer_ms", 1000u64))
+        let ms = *self.password_reset_floor_ms.get_or_init(|| number("password_reset_min_answer_ms", 1000));
+        std::time::Duration::from_millis(ms)
     }
 
     /// `require_verified_email`: whether an account must verify its address
     /// before it may sign in (default: no; the token's `email_verified` says).
     pub fn require_verified_email(&self) -> bool {
-        variable("require_verified_email").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        *self
+            .require_verified_email
+            .get_or_init(|| variable("require_verified_email").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")))
     }
 
     /// `bootstrap_admin_email`, lower-cased.

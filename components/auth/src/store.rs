@@ -6,13 +6,18 @@ use troupe_accounts::email::Purpose;
 use troupe_accounts::{Email, UserRecord};
 use troupe_auth_contract::users::{self as user_rows, columns_of, COLUMNS as USER_COLUMNS};
 use troupe_ids::{EventId, Role, SessionId, UserId};
-use troupe_store::{Database, DbError, Dialect, Row, Value};
+use troupe_store::{Database, DbError, Dialect, Row, Rows, Value};
 
 /// An id read back from a row (text in both dialects); a row whose id is no
 /// id is corrupt.
 fn id_in<T: std::str::FromStr>(row: &Row<'_>, column: &str) -> Result<T, DbError> {
     let raw: String = row.get(column)?;
     raw.parse().map_err(|_| DbError::Decode(format!("{column}: not an id: {raw:?}")))
+}
+
+/// The user of the first row (selected or returned with [`USER_COLUMNS`]).
+fn first_user(rows: &Rows) -> Result<Option<UserRecord>, DbError> {
+    rows.first().map(|row| user_rows::record(&row)).transpose()
 }
 
 /// A new account, validated.
@@ -42,7 +47,7 @@ pub fn insert_account(db: &dyn Database, account: &NewAccount<'_>) -> Result<Use
             account.now_ms.into(),
         ],
     )?;
-    let user = rows.first().map(|row| user_rows::record(&row)).transpose()?;
+    let user = first_user(&rows)?;
     let user = user.ok_or_else(|| DbError::Query("INSERT … RETURNING returned no row".into()))?;
     db.execute(
         "INSERT INTO credentials (user_id, password_hash, updated_at) VALUES ($1, $2, $3)",
@@ -78,12 +83,13 @@ pub fn account_by_id(db: &dyn Database, user_id: &UserId) -> Result<Option<(User
 
 /// A user, by id.
 pub fn user(db: &dyn Database, user_id: &UserId) -> Result<Option<UserRecord>, DbError> {
-    let rows = db.query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[user_id.as_str().into()])?;
-    rows.first().map(|row| user_rows::record(&row)).transpose()
+    first_user(&db.query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[user_id.as_str().into()])?)
 }
 
 /// A change to a user's editable fields (`None`: unchanged).
 pub struct UserChange<'a> {
+    /// The account's address in another case (`auth` moves an account to
+    /// another address only through a confirmed link).
     pub email: Option<&'a Email>,
     pub name: Option<&'a troupe_accounts::DisplayName>,
     pub role: Option<Role>,
@@ -93,16 +99,19 @@ pub struct UserChange<'a> {
 }
 
 /// Apply `change` to user `id`, moving its revision on; `None` when the
-/// user is missing or at another revision.
+/// user is missing, at another revision, or (with an address) no longer at
+/// that address in any case.
 pub fn update_user(db: &dyn Database, id: &UserId, change: &UserChange<'_>) -> Result<Option<UserRecord>, DbError> {
     let mut sets = vec!["revision = revision + 1".to_owned(), "updated_at = $3".to_owned()];
+    let mut conditions = "id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2)".to_owned();
     let mut params: Vec<Value> = vec![id.as_str().into(), change.if_revision.into(), change.now_ms.into()];
     if let Some(email) = change.email {
         params.push(email.as_str().into());
         params.push(email.key().into());
-        // The same address in another case: `auth` moves an account to
-        // another address only through a confirmed link.
-        sets.push(format!("email = ${}, email_key = ${}", params.len() - 1, params.len()));
+        // Only its case changes: if the account moved to another address
+        // since the caller looked, nothing is written.
+        sets.push(format!("email = ${}", params.len() - 1));
+        conditions.push_str(&format!(" AND email_key = ${}", params.len()));
     }
     if let Some(name) = change.name {
         params.push(name.as_str().into());
@@ -113,12 +122,8 @@ pub fn update_user(db: &dyn Database, id: &UserId, change: &UserChange<'_>) -> R
         params.push(role.as_str().into());
         sets.push(format!("role = ${}", params.len()));
     }
-    let sql = format!(
-        "UPDATE users SET {} WHERE id = $1 AND (CAST($2 AS BIGINT) = 0 OR revision = $2) RETURNING {USER_COLUMNS}",
-        sets.join(", ")
-    );
-    let rows = db.query(&sql, &params)?;
-    rows.first().map(|row| user_rows::record(&row)).transpose()
+    let sql = format!("UPDATE users SET {} WHERE {conditions} RETURNING {USER_COLUMNS}", sets.join(", "));
+    first_user(&db.query(&sql, &params)?)
 }
 
 /// Whether user `id` exists.
@@ -765,15 +770,14 @@ pub fn mark_email_verified(
     email_key: &str,
     now_ms: i64,
 ) -> Result<Option<UserRecord>, DbError> {
-    let rows = db.query(
+    first_user(&db.query(
         &format!(
             "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3), \
              revision = revision + 1, updated_at = $3 \
              WHERE id = $1 AND email_key = $2 RETURNING {USER_COLUMNS}"
         ),
         &[id.as_str().into(), email_key.into(), now_ms.into()],
-    )?;
-    rows.first().map(|row| user_rows::record(&row)).transpose()
+    )?)
 }
 
 /// Move user `id` to `email`, verified (the link proved it); `None` when the
@@ -784,14 +788,13 @@ pub fn set_verified_email(
     email: &Email,
     now_ms: i64,
 ) -> Result<Option<UserRecord>, DbError> {
-    let rows = db.query(
+    first_user(&db.query(
         &format!(
             "UPDATE users SET email = $2, email_key = $3, email_verified_at = $4, \
              revision = revision + 1, updated_at = $4 WHERE id = $1 RETURNING {USER_COLUMNS}"
         ),
         &[id.as_str().into(), email.as_str().into(), email.key().into(), now_ms.into()],
-    )?;
-    rows.first().map(|row| user_rows::record(&row)).transpose()
+    )?)
 }
 
 /// Delete expired email tokens, a batch at most.
@@ -905,9 +908,14 @@ pub fn take_totp_step(db: &dyn Database, id: &UserId, step: i64) -> Result<bool,
     Ok(!taken.is_empty())
 }
 
-/// Turn user `id`'s factor on.
-pub fn confirm_totp(db: &dyn Database, id: &UserId, now_ms: i64) -> Result<(), DbError> {
-    db.execute("UPDATE auth_totp SET confirmed_at = $2 WHERE user_id = $1", &[id.as_str().into(), now_ms.into()])
+/// Turn user `id`'s factor on; `false` if it was on already (another
+/// request confirmed it first).
+pub fn confirm_totp(db: &dyn Database, id: &UserId, now_ms: i64) -> Result<bool, DbError> {
+    let confirmed = db.query(
+        "UPDATE auth_totp SET confirmed_at = $2 WHERE user_id = $1 AND confirmed_at IS NULL RETURNING user_id",
+        &[id.as_str().into(), now_ms.into()],
+    )?;
+    Ok(!confirmed.is_empty())
 }
 
 /// Replace user `id`'s recovery codes with these digests.

@@ -61,18 +61,8 @@ pub(crate) fn changed(auth: &Auth, id: &UserId) {
 /// to forget its cached copy, which only `users` may write. Best effort:
 /// if `users` cannot be reached, its copy ages out with its time-to-live.
 pub(crate) fn tell_users(id: &UserId) {
-    let request = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(format!("http://users.spin.internal/internal/users/{id}/changed"))
-        .body(Vec::new());
-    let outcome = match request {
-        Ok(request) => troupe_spin_adapter::send(request).and_then(|response| match response.status() {
-            status if status.is_success() => Ok(()),
-            status => Err(format!("users answered {status}")),
-        }),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = outcome {
+    let url = format!("http://users.spin.internal/internal/users/{id}/changed");
+    if let Err(e) = troupe_spin_adapter::post_empty(&url) {
         troupe_spin_adapter::warn("user-cache", &format!("could not tell users that user {id} changed: {e}"));
     }
 }

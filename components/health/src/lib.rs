@@ -140,18 +140,8 @@ fn check_key_value() -> Result<(), String> {
 /// Ask `auth` to deliver the mail that is due (its private route; `auth`
 /// owns the outbox). A failure is logged, never answered.
 fn deliver_mail() {
-    let outcome = http::Request::builder()
-        .method(http::Method::POST)
-        .uri("http://auth.spin.internal/internal/outbox/deliver")
-        .body(Vec::new())
-        .map_err(|e| e.to_string())
-        .and_then(troupe_spin_adapter::send);
-    match outcome {
-        Ok(response) if response.status().is_success() => {}
-        Ok(response) => {
-            troupe_spin_adapter::warn("readiness", &format!("auth answered {} to mail delivery", response.status()))
-        }
-        Err(e) => troupe_spin_adapter::warn("readiness", &format!("auth cannot be asked to deliver mail: {e}")),
+    if let Err(e) = troupe_spin_adapter::post_empty("http://auth.spin.internal/internal/outbox/deliver") {
+        troupe_spin_adapter::warn("readiness", &format!("auth could not be asked to deliver mail: {e}"));
     }
 }
 

@@ -35,6 +35,15 @@ impl Purpose {
             Purpose::ChangeEmail => "change_email",
         }
     }
+
+    /// The message that carries a token of this purpose.
+    pub fn message(self) -> Kind {
+        match self {
+            Purpose::VerifyEmail => Kind::VerifyEmail,
+            Purpose::ResetPassword => Kind::ResetPassword,
+            Purpose::ChangeEmail => Kind::ConfirmEmailChange,
+        }
+    }
 }
 
 /// The kinds of message, each with its own subject and text. The payload's
@@ -276,5 +285,6 @@ mod tests {
         );
         assert!(signature("not base64!", "id", 0, payload).is_err());
         assert_eq!(Purpose::ChangeEmail.as_str(), "change_email");
+        assert_eq!(Purpose::ChangeEmail.message(), Kind::ConfirmEmailChange);
     }
 }

@@ -36,6 +36,17 @@ pub fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, 
     spin_sdk::http::run(spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request)).map_err(|e| e.to_string())
 }
 
+/// POST nothing to `url` (another component, over service chaining: a
+/// notice or a nudge); an error unless it answers 2xx.
+pub fn post_empty(url: &str) -> Result<(), String> {
+    let request = http::Request::builder().method(http::Method::POST).uri(url).body(Vec::new());
+    let response = send(request.map_err(|e| e.to_string())?)?;
+    match response.status() {
+        status if status.is_success() => Ok(()),
+        status => Err(format!("answered {status}")),
+    }
+}
+
 thread_local! {
     /// The id of the request this instance serves (Spin runs one request
     /// per instance), for the log lines written while serving it.
