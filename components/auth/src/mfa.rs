@@ -97,12 +97,13 @@ pub(crate) fn enroll(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let db = auth.db()?;
     let (record, stored) = store::account_by_id(db, &claims.sub)?.ok_or(AuthError::AccountGone)?;
     check_password(ex, &record.user, &password, &stored)?;
-    if store::totp_factor(db, &claims.sub)?.is_some_and(|factor| factor.confirmed) {
-        return Err(AuthError::MfaAlreadyOn);
-    }
     let secret = TotpSecret::generate();
     let sealed = seal(auth, &claims.sub, &secret)?;
-    store::start_totp(db, &claims.sub, &sealed, now_ms())?;
+    // The write decides, so that a confirmation racing this request never
+    // leaves it answering a secret that was not stored.
+    if !store::start_totp(db, &claims.sub, &sealed, now_ms())? {
+        return Err(AuthError::MfaAlreadyOn);
+    }
     let enrollment = Enrollment {
         secret: secret.base32(),
         otpauth_uri: secret.otpauth_uri(auth.settings().issuer(), &record.user.email),

@@ -888,14 +888,16 @@ pub fn totp_factor(db: &dyn Database, id: &UserId) -> Result<Option<TotpFactor>,
 }
 
 /// Store a new, unconfirmed secret for user `id`, replacing an unconfirmed
-/// one (a confirmed factor is never replaced here).
-pub fn start_totp(db: &dyn Database, id: &UserId, sealed_secret: &[u8], now_ms: i64) -> Result<(), DbError> {
-    db.execute(
+/// one; `false` (nothing written) when the factor is confirmed already.
+pub fn start_totp(db: &dyn Database, id: &UserId, sealed_secret: &[u8], now_ms: i64) -> Result<bool, DbError> {
+    let stored = db.query(
         "INSERT INTO auth_totp (user_id, secret, created_at) VALUES ($1, $2, $3) \
          ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, \
-         last_step = 0 WHERE auth_totp.confirmed_at IS NULL",
+         last_step = 0 WHERE auth_totp.confirmed_at IS NULL \
+         RETURNING user_id",
         &[id.as_str().into(), sealed_secret.to_vec().into(), now_ms.into()],
-    )
+    )?;
+    Ok(!stored.is_empty())
 }
 
 /// Take time step `step` for user `id`'s factor if it is later than the
