@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use troupe_accounts::OpaqueToken;
 use troupe_tests::{spawn_app, spawn_app_with, Backend, Options, TestApp};
 
 const REGISTER: &str = "/api/v1/auth/register";
@@ -386,7 +387,10 @@ mod on_both_databases {
             assert!(user["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
             assert_eq!(json["token_type"], "Bearer");
             assert_eq!(json["expires_in"], 900);
-            assert_eq!(json["refresh_token"].as_str().map(str::len), Some(43));
+            // `<session id>.<family>.<nonce>`
+            let refresh_parts: Vec<usize> =
+                json["refresh_token"].as_str().expect("refresh").split('.').map(str::len).collect();
+            assert_eq!(refresh_parts, [36, 43, 43]);
             assert!(!reply.text.contains("argon2"));
             // What is stored: an argon2id hash, and the refresh token only as a hash.
             let db = app.database();
@@ -484,13 +488,68 @@ mod on_both_databases {
                 })
                 .collect();
             assert_eq!(pairs.len(), 1, "{backend:?}: several pairs minted");
-            // The presented token is recorded as replaced once, and the session
-            // holds the one new token.
+            // The session's family tells its replaced token: no row records it.
             let rows = app.database().query("SELECT COUNT(*) AS n FROM refresh_tokens", &[]).expect("count");
-            assert_eq!(rows.first().expect("row").get::<i64>("n").expect("n"), 1, "{backend:?}: replaced once");
+            assert_eq!(rows.first().expect("row").get::<i64>("n").expect("n"), 0, "{backend:?}: recorded");
             // Nothing was revoked: the minted token works.
             let minted = pairs.into_iter().next().expect("one pair");
             refresh(&app, &minted).expect(200);
+        }
+    }
+
+    /// A session still on a token issued before families (43 characters,
+    /// found by digest) refreshes into a family, and its replaced token
+    /// replays in grace, then counts as reuse, as before.
+    #[test]
+    fn a_legacy_refresh_token_rotates_into_a_family_and_its_reuse_is_detected() {
+        for backend in Backend::ALL {
+            let app = spawn_app_with(Options::on(backend).var("refresh_grace_seconds", "2"));
+            let account = app.register("legacy@example.com");
+            let legacy = OpaqueToken::generate();
+            let db = app.database();
+            db.execute(
+                "UPDATE sessions SET refresh_token_hash = $1, refresh_family_hash = NULL",
+                &[legacy.digest().into()],
+            )
+            .expect("a session as migration 0008 found it");
+            refresh(&app, &account.refresh).problem(401);
+
+            let rotated = refresh(&app, legacy.expose()).expect(200).json();
+            let next = rotated["refresh_token"].as_str().expect("refresh");
+            assert_eq!(next.split('.').count(), 3, "{backend:?}: {next}");
+            assert_eq!(refresh(&app, legacy.expose()).expect(200).json(), rotated, "{backend:?}: replayed");
+            let rows = db.query("SELECT token_hash FROM refresh_tokens", &[]).expect("replaced");
+            assert_eq!(rows.first().expect("recorded").get::<String>("token_hash").expect("hash"), legacy.digest());
+
+            std::thread::sleep(std::time::Duration::from_millis(2_300));
+            refresh(&app, legacy.expose()).problem(401);
+            refresh(&app, next).problem(401);
+            let rows = db.query("SELECT revoked_why FROM sessions", &[]).expect("sessions");
+            let why: String = rows.first().expect("row").get("revoked_why").expect("why");
+            assert_eq!(why, "refresh token reuse", "{backend:?}");
+        }
+    }
+
+    /// The family is checked against the session's: a token naming a session
+    /// with another family is unknown, and ends nothing. One with the family
+    /// but another nonce is not the current token: reuse.
+    #[test]
+    fn a_token_naming_a_session_counts_only_with_its_family() {
+        for backend in Backend::ALL {
+            let app = spawn_app_with(Options::on(backend));
+            let account = app.register("family@example.com");
+            let parts: Vec<&str> = account.refresh.split('.').collect();
+            let (session, family, nonce) = (parts[0], parts[1], parts[2]);
+            let other = OpaqueToken::generate();
+            let other = other.expose();
+
+            refresh(&app, &format!("{session}.{other}.{nonce}")).problem(401);
+            app.post(LOGOUT, &json!({"refresh_token": format!("{session}.{other}.{nonce}")})).problem(401);
+            app.get(ME, Some(&account.access)).expect(200);
+
+            refresh(&app, &format!("{session}.{family}.{other}")).problem(401);
+            refresh(&app, &account.refresh).problem(401);
+            app.get(ME, Some(&account.access)).problem(401);
         }
     }
 

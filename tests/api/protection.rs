@@ -2,7 +2,7 @@
 //! changes, the bootstrap and last administrator, session lifetime, stored
 //! state that expires, revocations that hold, and the development key.
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -434,6 +434,17 @@ mod on_both_databases {
             }
             assert_eq!(app.kv_keys("auth:revoked-session:").len(), 3, "{backend:?}");
             assert_eq!(app.count("auth_revocations"), 3);
+            // ...and a legacy token a rotation recorded as replaced (tokens of
+            // a family need no record).
+            let now_ms = i64::try_from(UNIX_EPOCH.elapsed().expect("clock").as_millis()).expect("ms");
+            app.database()
+                .execute(
+                    "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at, replaced_at) \
+                     SELECT 'legacy', id, $1, $2, $1 FROM sessions WHERE revoked_at IS NULL",
+                    &[now_ms.into(), (now_ms + 60_000).into()],
+                )
+                .expect("a replaced legacy token");
+            assert_eq!(app.count("refresh_tokens"), 1, "{backend:?}");
             // Revocations must outlive every token (lifetime 1 s + 30 s leeway);
             // the throttle windows (10 s) are closed by then too.
             std::thread::sleep(Duration::from_secs(32));

@@ -5,8 +5,8 @@ use http::{header, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 use troupe_accounts::audit::EventType;
-use troupe_accounts::refresh::{self, Decision};
-use troupe_accounts::{RefreshToken, Sealer};
+use troupe_accounts::refresh::{self, Decision, Family, Lookup};
+use troupe_accounts::{OpaqueToken, RefreshToken, Sealer};
 use troupe_edge::{json_body, json_response, Response};
 use troupe_ids::{SessionId, UserId};
 use troupe_store::transaction;
@@ -33,13 +33,13 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let mut fields = json_body(ex.request, &[])?;
     let presented: Option<String> = fields.required("refresh_token");
     fields.finish()?;
-    let digest = RefreshToken::presented(&validated(presented)?).digest();
+    let (lookup, digest) = presented_token(presented)?;
 
     let auth = ex.state;
     let db = auth.db()?;
     let now = now_ms();
     for attempt in 0..2 {
-        let Some(token) = store::presented_token(db, &digest)? else {
+        let Some(token) = store::presented_token(db, &lookup, &digest)? else {
             return Err(AuthError::InvalidRefreshToken);
         };
         let state = refresh::Presented {
@@ -53,7 +53,7 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let session = &token.session;
         match refresh::decide(&state, now) {
             Decision::Rotate if attempt == 0 => {
-                if let Some(tokens) = rotate(auth, session, &digest, now)? {
+                if let Some(tokens) = rotate(auth, session, &lookup, &digest, now)? {
                     ex.set_user(session.user_id.as_str());
                     return Ok(json_response(StatusCode::OK, &tokens)?);
                 }
@@ -82,16 +82,29 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, AuthError> {
     Err(AuthError::InvalidRefreshToken)
 }
 
+/// A validated body's `refresh_token`: where to find it, and its digest.
+fn presented_token(presented: Option<String>) -> Result<(Lookup, String), AuthError> {
+    let presented = validated(presented)?;
+    Ok((Lookup::of(&presented), OpaqueToken::presented(&presented).digest()))
+}
+
 /// Mint, sign and seal the next pair of `session`, then swap it in for the
-/// token `replaced`; `None` if that token is no longer current.
+/// token `replaced` (found by `lookup`); `None` if that token is no longer
+/// current. The next token is of the presented token's family, or of a new
+/// one if that was a legacy token.
 fn rotate(
     auth: &Auth,
     session: &store::SessionState,
+    lookup: &Lookup,
     replaced: &str,
     now: i64,
 ) -> Result<Option<TokenPair>, AuthError> {
     let settings = auth.settings();
-    let next = RefreshToken::generate();
+    let (family, legacy) = match lookup {
+        Lookup::Session { family, .. } => (family.clone(), false),
+        Lookup::Legacy => (Family::generate(), true),
+    };
+    let next = RefreshToken::issue(&session.id, &family);
     // Never past the session's absolute end.
     let expires_ms = (now + settings.refresh_ttl_secs() * 1000).min(session.ends_ms);
     let minted = SessionToken {
@@ -109,6 +122,8 @@ fn rotate(
         session_id: &session.id,
         replaced,
         next: &next.digest(),
+        family_digest: &family.digest(),
+        legacy,
         now_ms: now,
         expires_ms,
         sealed_pair,
@@ -161,8 +176,8 @@ pub(crate) fn logout(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let mut fields = json_body(ex.request, &[])?;
         let presented: Option<String> = fields.required("refresh_token");
         fields.finish()?;
-        let digest = RefreshToken::presented(&validated(presented)?).digest();
-        match store::presented_token(auth.db()?, &digest)? {
+        let (lookup, digest) = presented_token(presented)?;
+        match store::presented_token(auth.db()?, &lookup, &digest)? {
             Some(token) if !token.session.revoked => (token.session.id, token.session.user_id),
             _ => return Err(AuthError::InvalidRefreshToken),
         }

@@ -3,6 +3,7 @@
 
 use troupe_accounts::audit::EventType;
 use troupe_accounts::email::Purpose;
+use troupe_accounts::refresh::Lookup;
 use troupe_accounts::{Email, UserRecord};
 use troupe_auth_contract::users::{self as user_rows, columns_of, COLUMNS as USER_COLUMNS};
 use troupe_ids::{EventId, Role, SessionId, UserId};
@@ -177,21 +178,27 @@ pub struct SessionTimes {
     pub ends_ms: i64,
 }
 
+/// A new session's first refresh token, as digests.
+pub struct FirstToken {
+    pub digest: String,
+    pub family_digest: String,
+}
+
 /// Insert a session with its first refresh token.
 pub fn insert_session(
     db: &dyn Database,
     session_id: &SessionId,
     user_id: &UserId,
     client: &Client,
-    refresh_digest: &str,
+    refresh: &FirstToken,
     times: &SessionTimes,
     amr: &str,
 ) -> Result<(), DbError> {
     db.execute(
         "INSERT INTO sessions \
            (id, user_id, created_at, last_used_at, expires_at, ends_at, user_agent, client_addr, refresh_token_hash, \
-            amr) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
+            refresh_family_hash, amr) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
             session_id.as_str().into(),
             user_id.as_str().into(),
@@ -200,7 +207,8 @@ pub fn insert_session(
             times.ends_ms.into(),
             client.user_agent.clone().into(),
             client.address.clone().into(),
-            refresh_digest.into(),
+            refresh.digest.as_str().into(),
+            refresh.family_digest.as_str().into(),
             amr.into(),
         ],
     )
@@ -264,19 +272,27 @@ pub struct PresentedToken {
     pub grace_until_ms: Option<i64>,
 }
 
-/// Look up a refresh token by digest: the current token of a session, or
-/// one a rotation replaced. (A token can be both for a moment, recorded as
-/// replaced just before the rotation that replaces it: current wins.)
-pub fn presented_token(db: &dyn Database, digest: &str) -> Result<Option<PresentedToken>, DbError> {
-    let rows = db.query(
-        &format!(
-            "SELECT {SESSION_COLUMNS}, s.refresh_token_hash, s.grace_token, s.grace_pair, s.grace_until \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.refresh_token_hash = $1 \
-                OR s.id = (SELECT r.session_id FROM refresh_tokens r WHERE r.token_hash = $1)"
-        ),
-        &[digest.into()],
-    )?;
+/// Find the session of a presented refresh token whose SHA-256 is `digest`:
+/// by the id it names if its family digest matches, or, for a legacy token,
+/// by its digest among sessions' current tokens and the replaced ones
+/// recorded. (A legacy token can be both for a moment, recorded as replaced
+/// just before the rotation that replaces it: current wins.)
+pub fn presented_token(db: &dyn Database, lookup: &Lookup, digest: &str) -> Result<Option<PresentedToken>, DbError> {
+    const FROM: &str = "FROM sessions s JOIN users u ON u.id = s.user_id";
+    let rows = match lookup {
+        Lookup::Session { id, family } => db.query(
+            &format!("SELECT {SESSION_COLUMNS}, {GRACE_COLUMNS} {FROM} WHERE s.id = $1 AND s.refresh_family_hash = $2"),
+            &[id.as_str().into(), family.digest().into()],
+        )?,
+        Lookup::Legacy => db.query(
+            &format!(
+                "SELECT {SESSION_COLUMNS}, {GRACE_COLUMNS} {FROM} \
+                 WHERE s.refresh_token_hash = $1 AND s.refresh_family_hash IS NULL \
+                    OR s.id = (SELECT r.session_id FROM refresh_tokens r WHERE r.token_hash = $1)"
+            ),
+            &[digest.into()],
+        )?,
+    };
     rows.first()
         .map(|row| {
             Ok(PresentedToken {
@@ -290,13 +306,20 @@ pub fn presented_token(db: &dyn Database, digest: &str) -> Result<Option<Present
         .transpose()
 }
 
+const GRACE_COLUMNS: &str = "s.refresh_token_hash, s.grace_token, s.grace_pair, s.grace_until";
+
 /// A rotation, prepared before any lock is taken: the presented token
-/// `replaced` (a digest) gives way to `next`, and the session keeps the
-/// sealed new pair for the grace interval.
+/// `replaced` (a digest) gives way to `next`, of the session's family (a new
+/// one for a legacy token), and the session keeps the sealed new pair for
+/// the grace interval.
 pub struct Rotation<'a> {
     pub session_id: &'a SessionId,
     pub replaced: &'a str,
     pub next: &'a str,
+    pub family_digest: &'a str,
+    /// The replaced token is a legacy one: record it among the replaced,
+    /// where only its digest can find it again.
+    pub legacy: bool,
     pub now_ms: i64,
     /// The new token's (and the session's sliding) expiry.
     pub expires_ms: i64,
@@ -308,27 +331,30 @@ pub struct Rotation<'a> {
 /// returns whether it was. `false` means a concurrent request got there
 /// first (it rotated the token or ended the session): read again.
 ///
-/// The presented token is first recorded among the replaced ones (a no-op
-/// if it already is), then the session's row swaps it for the next one in a
-/// single conditional `UPDATE`. Each statement takes the write lock for
-/// itself alone, so concurrent refreshes never queue behind a transaction
-/// that spans several round trips. If the swap does not happen, the record
-/// is harmless: a current token is current whatever the record says, and a
+/// The session's row swaps the token for the next in a single conditional
+/// `UPDATE`, which takes the write lock for itself alone, so concurrent
+/// refreshes never queue behind a transaction that spans several round
+/// trips. A replaced token of the session's family is recognised by its
+/// family; a legacy one is first recorded among the replaced tokens (a no-op
+/// if it already is). If the swap then does not happen, the record is
+/// harmless: a current token is current whatever the record says, and a
 /// session that ended refuses its tokens anyway. Postgres runs both as one
 /// statement (one round trip, atomic); SQLite has no data-modifying `WITH`.
 pub fn rotate_refresh_token(db: &dyn Database, rotation: &Rotation<'_>) -> Result<bool, DbError> {
     const RETIRE: &str = "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at, replaced_at) \
                           VALUES ($2, $1, $3, $7, $3) ON CONFLICT (token_hash) DO NOTHING";
-    const SWAP: &str = "UPDATE sessions SET refresh_token_hash = $4, last_used_at = $3, grace_token = $2, \
-                          grace_pair = $5, grace_until = $6, expires_at = $7 \
+    const SWAP: &str = "UPDATE sessions SET refresh_token_hash = $4, refresh_family_hash = $8, last_used_at = $3, \
+                          grace_token = $2, grace_pair = $5, grace_until = $6, expires_at = $7 \
                         WHERE id = $1 AND refresh_token_hash = $2 AND revoked_at IS NULL \
                           AND expires_at > $3 AND ends_at > $3 \
                         RETURNING id";
     let params = rotation.params();
-    let swapped = match db.dialect() {
-        Dialect::Postgres => db.query(&format!("WITH retired AS ({RETIRE}) {SWAP}"), &params)?,
-        Dialect::Sqlite => {
-            db.execute(RETIRE, &params)?;
+    let swapped = match (rotation.legacy, db.dialect()) {
+        (false, _) => db.query(SWAP, &params)?,
+        (true, Dialect::Postgres) => db.query(&format!("WITH retired AS ({RETIRE}) {SWAP}"), &params)?,
+        (true, Dialect::Sqlite) => {
+            // `$8` is the swap's alone: SQLite wants exactly the parameters used.
+            db.execute(RETIRE, &params[..7])?;
             db.query(SWAP, &params)?
         }
     };
@@ -336,8 +362,8 @@ pub fn rotate_refresh_token(db: &dyn Database, rotation: &Rotation<'_>) -> Resul
 }
 
 impl Rotation<'_> {
-    /// `$1` … `$7` of the statements above.
-    fn params(&self) -> [Value; 7] {
+    /// `$1` … `$8` of the statements above.
+    fn params(&self) -> [Value; 8] {
         [
             self.session_id.as_str().into(),
             self.replaced.into(),
@@ -346,6 +372,7 @@ impl Rotation<'_> {
             Value::Blob(self.sealed_pair.clone()),
             self.grace_until_ms.into(),
             self.expires_ms.into(),
+            self.family_digest.into(),
         ]
     }
 }

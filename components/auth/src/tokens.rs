@@ -2,13 +2,14 @@
 //! refresh token, and the session a sign-in opens.
 
 use serde::{Deserialize, Serialize};
+use troupe_accounts::refresh::Family;
 use troupe_accounts::{RefreshToken, User};
 use troupe_ids::{Role, SessionId, UserId};
 use troupe_store::Database;
 use troupe_tokens::AccessClaims;
 
 use crate::error::AuthError;
-use crate::store::{self, Client, SessionTimes};
+use crate::store::{self, Client, FirstToken, SessionTimes};
 use crate::Auth;
 
 /// An access token and a refresh token, as answered to clients.
@@ -114,11 +115,13 @@ pub(crate) fn open_session(
 ) -> Result<TokenPair, AuthError> {
     let settings = auth.settings();
     let session_id = SessionId::generate();
-    let refresh = RefreshToken::generate();
+    let family = Family::generate();
+    let refresh = RefreshToken::issue(&session_id, &family);
+    let first = FirstToken { digest: refresh.digest(), family_digest: family.digest() };
     let ends_ms = now_ms + settings.session_max_age_secs() * 1000;
     let times =
         SessionTimes { now_ms, expires_ms: (now_ms + settings.refresh_ttl_secs() * 1000).min(ends_ms), ends_ms };
-    store::insert_session(db, &session_id, &user.id, client, &refresh.digest(), &times, amr.stored())?;
+    store::insert_session(db, &session_id, &user.id, client, &first, &times, amr.stored())?;
     let session = SessionToken {
         user_id: &user.id,
         role: user.role,

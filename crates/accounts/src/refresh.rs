@@ -1,8 +1,109 @@
-//! Refresh tokens ([`crate::OpaqueToken`]s) and what presenting one comes
-//! to ([`decide`]).
+//! Refresh tokens ([`RefreshToken`]), how a presented one is found
+//! ([`Lookup`]), and what presenting it comes to ([`decide`]).
+//!
+//! A refresh token reads `<session id>.<family>.<nonce>`: the session it
+//! renews, the session's *family* secret (the same in every token the
+//! session is given), and 256 fresh random bits. The session's row keeps
+//! the SHA-256 of its current token and of its family, never either in
+//! clear. A presented token that carries the family yet is not the current
+//! token was handed out by the session earlier, or made by someone holding
+//! one that was: either way it is a replaced token, recognised without a
+//! row per token replaced (a rotation is one `UPDATE` and nothing else). The
+//! family adds nothing an old token's holder lacks: it can be presented,
+//! never turned into the current token, whose nonce only its holder has.
+//!
+//! Tokens issued before families (43 characters of base64url) are *legacy*:
+//! found by digest among sessions' current tokens and the replaced ones
+//! recorded for them, until their session's next rotation gives it a family.
 
-/// A refresh token as handed to the client.
-pub type RefreshToken = crate::OpaqueToken;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use troupe_ids::SessionId;
+
+use crate::OpaqueToken;
+
+/// A refresh token as handed to the client. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(OpaqueToken);
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+impl RefreshToken {
+    /// A new token of `session`, in `family`.
+    pub fn issue(session: &SessionId, family: &Family) -> Self {
+        let nonce = B64.encode(crate::random_bytes::<32>());
+        Self(OpaqueToken::presented(&format!("{session}.{}.{nonce}", family.0.expose())))
+    }
+
+    /// The token's text.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// The value its session stores: hex SHA-256.
+    pub fn digest(&self) -> String {
+        self.0.digest()
+    }
+}
+
+/// A session's family secret: 256 random bits (base64url), carried by each
+/// of its refresh tokens and stored only as its SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Family(OpaqueToken);
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Family(<redacted>)")
+    }
+}
+
+impl Family {
+    /// A new family, for a new session or a legacy one's first rotation.
+    pub fn generate() -> Self {
+        Self(OpaqueToken::generate())
+    }
+
+    /// The value its session stores: hex SHA-256.
+    pub fn digest(&self) -> String {
+        self.0.digest()
+    }
+}
+
+/// Where to look for a presented refresh token's session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The session named, if its family is this one.
+    Session { id: SessionId, family: Family },
+    /// Any other text: by digest, among legacy tokens (unknown otherwise).
+    Legacy,
+}
+
+impl Lookup {
+    /// Read a presented token's form; nothing is trusted until the session's
+    /// row confirms the family.
+    pub fn of(presented: &str) -> Self {
+        let mut parts = presented.split('.');
+        let (Some(id), Some(family), Some(nonce), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Lookup::Legacy;
+        };
+        match SessionId::parse(id) {
+            Ok(id) if is_secret(family) && is_secret(nonce) => {
+                Lookup::Session { id, family: Family(OpaqueToken::presented(family)) }
+            }
+            _ => Lookup::Legacy,
+        }
+    }
+}
+
+/// 256 bits as [`OpaqueToken::generate`] writes them.
+fn is_secret(text: &str) -> bool {
+    text.len() == 43 && B64.decode(text).is_ok()
+}
 
 /// What the database says of a presented refresh token and its session,
 /// read before anything is written.
@@ -103,15 +204,32 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_random_base64url_and_stored_as_sha256() {
-        let token = RefreshToken::generate();
-        assert_eq!(token.expose().len(), 43);
-        assert_ne!(token, RefreshToken::generate());
-        assert_eq!(RefreshToken::presented(token.expose()).digest(), token.digest());
-        assert_eq!(
-            RefreshToken::presented("abc").digest(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(format!("{token:?}"), "OpaqueToken(<redacted>)");
+    fn a_token_names_its_session_and_family_and_is_stored_as_sha256() {
+        let session = SessionId::generate();
+        let family = Family::generate();
+        let token = RefreshToken::issue(&session, &family);
+        assert_eq!(token.expose().len(), 36 + 1 + 43 + 1 + 43);
+        assert_ne!(token, RefreshToken::issue(&session, &family), "each token has its own nonce");
+        assert_eq!(token.digest(), OpaqueToken::presented(token.expose()).digest());
+        assert_eq!(Lookup::of(token.expose()), Lookup::Session { id: session, family });
+        assert_eq!(format!("{token:?} {:?}", Family::generate()), "RefreshToken(<redacted>) Family(<redacted>)");
+    }
+
+    #[test]
+    fn any_other_text_is_looked_up_as_a_legacy_token() {
+        let session = SessionId::generate();
+        let secret = OpaqueToken::generate();
+        let secret = secret.expose();
+        for text in [
+            secret.to_owned(),
+            String::new(),
+            format!("{session}.{secret}"),
+            format!("{session}.{secret}.{secret}.{secret}"),
+            format!("not-a-uuid.{secret}.{secret}"),
+            format!("{session}.short.{secret}"),
+            format!("{session}.{secret}.{}", "*".repeat(43)),
+        ] {
+            assert_eq!(Lookup::of(&text), Lookup::Legacy, "{text}");
+        }
     }
 }

@@ -186,3 +186,47 @@ fn open_picks_the_adapter_from_the_url() {
     assert_eq!(pg.dialect(), Dialect::Postgres);
     assert!(matches!(troupe_store_native::open("mysql://x"), Err(DbError::Unavailable(_))));
 }
+
+/// Migration 0008 keeps a session's current legacy token findable by its
+/// digest, through the partial index that holds only such tokens.
+fn upgrade_keeps_legacy_tokens_findable(db: &dyn Database) {
+    use troupe_store::migrations::{apply, MIGRATIONS};
+    let before = MIGRATIONS.iter().position(|m| m.version == 8).expect("migration 0008");
+    apply(db, &MIGRATIONS[..before], 1).expect("migrate to 0007");
+    db.execute(
+        "INSERT INTO users (id, email, email_key, name, name_key, role, created_at, updated_at) \
+         VALUES ('u1', 'a@example.com', 'a@example.com', 'A', 'a', 'user', 1, 1)",
+        &[],
+    )
+    .expect("user");
+    db.execute(
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ends_at, refresh_token_hash) \
+         VALUES ('s1', 'u1', 1, 1, 2, 2, 'legacy-digest')",
+        &[],
+    )
+    .expect("session");
+    migrate(db, 2).expect("migrate to the latest");
+    let legacy = "SELECT id FROM sessions WHERE refresh_token_hash = $1 AND refresh_family_hash IS NULL";
+    let rows = db.query(legacy, &["legacy-digest".into()]).expect("legacy lookup");
+    assert_eq!(rows.first().expect("found").get::<String>("id").expect("id"), "s1");
+    // A session with a family leaves the index: its digest is not unique-checked
+    // against legacy ones, and a rotation writes no entry for it.
+    db.execute("UPDATE sessions SET refresh_family_hash = 'family' WHERE id = 's1'", &[]).expect("family");
+    assert!(db.query(legacy, &["legacy-digest".into()]).expect("legacy lookup").is_empty());
+    if db.dialect() == Dialect::Sqlite {
+        let plan = db.query(&format!("EXPLAIN QUERY PLAN {legacy}"), &["x".into()]).expect("plan");
+        let detail: String = plan.first().expect("a step").get("detail").expect("detail");
+        assert!(detail.contains("sessions_legacy_refresh_token"), "{detail}");
+    }
+}
+
+#[test]
+fn sqlite_upgrade_keeps_legacy_tokens_findable() {
+    upgrade_keeps_legacy_tokens_findable(&Sqlite::memory().expect("memory db"));
+}
+
+#[test]
+fn postgres_upgrade_keeps_legacy_tokens_findable() {
+    let schema = PgSchema::new();
+    upgrade_keeps_legacy_tokens_findable(&schema.connect());
+}

@@ -62,6 +62,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(0005, "audit_log"),
     migration!(0006, "email"),
     migration!(0007, "mfa"),
+    migration!(0008, "refresh_token_family"),
 ];
 
 /// The version a fully migrated database is at.
