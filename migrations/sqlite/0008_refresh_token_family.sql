@@ -5,15 +5,12 @@
 -- module). `refresh_family_hash` is the SHA-256 of that secret, never the
 -- secret: a presented token that carries it but is not the session's current
 -- one is a replaced token, recognised without a row in `refresh_tokens`, so
--- a rotation is one UPDATE of the session's row. NULL for a session still on
--- a token issued before this migration (a legacy token, found by digest);
--- its next rotation gives it a family and records the legacy token in
--- `refresh_tokens` as before, which keeps it only for the tokens replaced
--- since and for their retention.
+-- a rotation is one UPDATE of the session's row.
+--
+-- Expand only: tokens issued before this migration (legacy tokens, found by
+-- digest) keep working, and so do components older than it during a rolling
+-- deploy, which look every token up by digest through
+-- `sessions_refresh_token` and record the tokens they replace in
+-- `refresh_tokens`. Both stay until a later release, once no older
+-- component runs and no legacy token can be valid.
 ALTER TABLE sessions ADD COLUMN refresh_family_hash TEXT;
-
--- Only legacy tokens are looked up by digest: index theirs alone, so that
--- rotating a session with a family writes no index entry for its token.
-DROP INDEX sessions_refresh_token;
-CREATE UNIQUE INDEX sessions_legacy_refresh_token ON sessions (refresh_token_hash)
-    WHERE refresh_family_hash IS NULL;

@@ -33,7 +33,7 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, AuthError> {
     let mut fields = json_body(ex.request, &[])?;
     let presented: Option<String> = fields.required("refresh_token");
     fields.finish()?;
-    let (lookup, digest) = presented_token(presented)?;
+    let (lookup, digest) = refresh_token_of(presented)?;
 
     let auth = ex.state;
     let db = auth.db()?;
@@ -83,7 +83,7 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, AuthError> {
 }
 
 /// A validated body's `refresh_token`: where to find it, and its digest.
-fn presented_token(presented: Option<String>) -> Result<(Lookup, String), AuthError> {
+fn refresh_token_of(presented: Option<String>) -> Result<(Lookup, String), AuthError> {
     let presented = validated(presented)?;
     Ok((Lookup::of(&presented), OpaqueToken::presented(&presented).digest()))
 }
@@ -176,7 +176,7 @@ pub(crate) fn logout(ex: &Ex<'_>) -> Result<Response, AuthError> {
         let mut fields = json_body(ex.request, &[])?;
         let presented: Option<String> = fields.required("refresh_token");
         fields.finish()?;
-        let (lookup, digest) = presented_token(presented)?;
+        let (lookup, digest) = refresh_token_of(presented)?;
         match store::presented_token(auth.db()?, &lookup, &digest)? {
             Some(token) if !token.session.revoked => (token.session.id, token.session.user_id),
             _ => return Err(AuthError::InvalidRefreshToken),

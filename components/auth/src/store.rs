@@ -287,7 +287,7 @@ pub fn presented_token(db: &dyn Database, lookup: &Lookup, digest: &str) -> Resu
         Lookup::Legacy => db.query(
             &format!(
                 "SELECT {SESSION_COLUMNS}, {GRACE_COLUMNS} {FROM} \
-                 WHERE s.refresh_token_hash = $1 AND s.refresh_family_hash IS NULL \
+                 WHERE s.refresh_token_hash = $1 \
                     OR s.id = (SELECT r.session_id FROM refresh_tokens r WHERE r.token_hash = $1)"
             ),
             &[digest.into()],
