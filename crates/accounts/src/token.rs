@@ -1,4 +1,5 @@
-//! Opaque tokens: refresh tokens and the one-time tokens sent by email.
+//! Opaque tokens: the one-time tokens of email links and sign-in
+//! challenges, and the secrets a refresh token carries ([`crate::refresh`]).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
