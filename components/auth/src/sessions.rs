@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 use troupe_accounts::audit::EventType;
 use troupe_accounts::refresh::{self, Decision, Family, Lookup};
-use troupe_accounts::{OpaqueToken, RefreshToken, Sealer};
+use troupe_accounts::{RefreshToken, Sealer};
 use troupe_edge::{json_body, json_response, Response};
 use troupe_ids::{SessionId, UserId};
 use troupe_store::transaction;
@@ -84,8 +84,8 @@ pub(crate) fn refresh(ex: &Ex<'_>) -> Result<Response, AuthError> {
 
 /// A validated body's `refresh_token`: where to find it, and its digest.
 fn refresh_token_of(presented: Option<String>) -> Result<(Lookup, String), AuthError> {
-    let presented = validated(presented)?;
-    Ok((Lookup::of(&presented), OpaqueToken::presented(&presented).digest()))
+    let token = RefreshToken::presented(&validated(presented)?);
+    Ok((token.lookup(), token.digest()))
 }
 
 /// Mint, sign and seal the next pair of `session`, then swap it in for the

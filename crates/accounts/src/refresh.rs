@@ -39,6 +39,17 @@ impl RefreshToken {
         Self(OpaqueToken::presented(&format!("{session}.{}.{nonce}", family.0.expose())))
     }
 
+    /// A token presented by a client, whatever its form ([`Lookup::of`]
+    /// reads it).
+    pub fn presented(text: &str) -> Self {
+        Self(OpaqueToken::presented(text))
+    }
+
+    /// Where to look for its session.
+    pub fn lookup(&self) -> Lookup {
+        Lookup::of(self.expose())
+    }
+
     /// The token's text.
     pub fn expose(&self) -> &str {
         self.0.expose()
@@ -210,8 +221,9 @@ mod tests {
         let token = RefreshToken::issue(&session, &family);
         assert_eq!(token.expose().len(), 36 + 1 + 43 + 1 + 43);
         assert_ne!(token, RefreshToken::issue(&session, &family), "each token has its own nonce");
-        assert_eq!(token.digest(), OpaqueToken::presented(token.expose()).digest());
-        assert_eq!(Lookup::of(token.expose()), Lookup::Session { id: session, family });
+        let presented = RefreshToken::presented(token.expose());
+        assert_eq!(presented.digest(), token.digest());
+        assert_eq!(presented.lookup(), Lookup::Session { id: session, family });
         assert_eq!(format!("{token:?} {:?}", Family::generate()), "RefreshToken(<redacted>) Family(<redacted>)");
     }
 
