@@ -3,9 +3,10 @@
 //! The `default` store lives in `<state dir>/sqlite_key_value.db` with Spin's
 //! schema (one `spin_key_value` table keyed by store label and key), so a
 //! state directory written by `spin up` reads the same here. Without a state
-//! directory the store is in memory. One connection per store, behind a
-//! mutex, serves every request, in SQLite's default journal and sync modes
-//! (as Spin's); SQLite calls run on the blocking pool.
+//! directory the store is in memory. As in Spin's `key-value-spin`, one
+//! connection per store, behind a mutex, serves every request, in SQLite's
+//! default journal and sync modes, and each call runs on the calling worker
+//! thread inside `block_in_place`.
 //!
 //! A runtime configuration file may back any label, `default` included, by
 //! another SQLite file or by Redis. Redis is used as Spin's
@@ -114,31 +115,30 @@ impl SqliteStore {
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
-    /// Runs `f` on the connection, off the async executor.
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, Error> {
-        let connection = self.connection.clone();
-        tokio::task::spawn_blocking(move || {
-            let connection = connection.lock().map_err(|_| Error::Other("key-value store lock poisoned".into()))?;
+    /// Runs `f` on the connection, on this thread: as in Spin's
+    /// `key-value-spin`, `block_in_place` hands this worker's other tasks to
+    /// another thread while SQLite blocks it, and the instance goes on here
+    /// afterwards (Spin's SQLite databases use the blocking pool instead: see
+    /// the `sqlite` module). It needs tokio's multi-threaded runtime, which
+    /// the binary and [`crate::testing`] run, as Spin does.
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        tokio::task::block_in_place(|| {
+            let connection =
+                self.connection.lock().map_err(|_| Error::Other("key-value store lock poisoned".into()))?;
             f(&connection).map_err(|e| Error::Other(e.to_string()))
         })
-        .await
-        .map_err(|e| Error::Other(e.to_string()))?
     }
 
-    async fn get(&self, label: String, key: String) -> Result<Option<Vec<u8>>, Error> {
-        self.with(move |c| {
+    fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.with(|c| {
             c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .query_row(params![label, key], |row| row.get::<_, Vec<u8>>(0))
                 .optional()
         })
-        .await
     }
 
-    async fn set(&self, label: String, key: String, value: Vec<u8>) -> Result<(), Error> {
-        self.with(move |c| {
+    fn set(&self, label: &str, key: &str, value: &[u8]) -> Result<(), Error> {
+        self.with(|c| {
             c.prepare_cached(
                 "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT(store, key) DO UPDATE SET value = ?3",
@@ -146,33 +146,29 @@ impl SqliteStore {
             .execute(params![label, key, value])
             .map(drop)
         })
-        .await
     }
 
-    async fn delete(&self, label: String, key: String) -> Result<(), Error> {
-        self.with(move |c| {
+    fn delete(&self, label: &str, key: &str) -> Result<(), Error> {
+        self.with(|c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .execute(params![label, key])
                 .map(drop)
         })
-        .await
     }
 
-    async fn exists(&self, label: String, key: String) -> Result<bool, Error> {
-        self.with(move |c| {
+    fn exists(&self, label: &str, key: &str) -> Result<bool, Error> {
+        self.with(|c| {
             c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)")?
                 .query_row(params![label, key], |row| row.get::<_, bool>(0))
         })
-        .await
     }
 
-    async fn get_keys(&self, label: String) -> Result<Vec<String>, Error> {
-        self.with(move |c| {
+    fn get_keys(&self, label: &str) -> Result<Vec<String>, Error> {
+        self.with(|c| {
             c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?
                 .query_map(params![label], |row| row.get::<_, String>(0))?
                 .collect()
         })
-        .await
     }
 }
 
@@ -264,7 +260,7 @@ impl key_value::HostStore for InstanceState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         Ok(match self.open_store(&store)? {
-            (label, Store::Sqlite(sqlite)) => sqlite.get(label, key).await,
+            (label, Store::Sqlite(sqlite)) => sqlite.get(&label, &key),
             (_, Store::Redis(redis)) => match redis.connection().await {
                 Ok(mut c) => c.get(key).await.map_err(redis_error),
                 Err(e) => Err(e),
@@ -279,7 +275,7 @@ impl key_value::HostStore for InstanceState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         Ok(match self.open_store(&store)? {
-            (label, Store::Sqlite(sqlite)) => sqlite.set(label, key, value).await,
+            (label, Store::Sqlite(sqlite)) => sqlite.set(&label, &key, &value),
             (_, Store::Redis(redis)) => match redis.connection().await {
                 Ok(mut c) => c.set(key, value).await.map_err(redis_error),
                 Err(e) => Err(e),
@@ -289,7 +285,7 @@ impl key_value::HostStore for InstanceState {
 
     async fn delete(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
         Ok(match self.open_store(&store)? {
-            (label, Store::Sqlite(sqlite)) => sqlite.delete(label, key).await,
+            (label, Store::Sqlite(sqlite)) => sqlite.delete(&label, &key),
             (_, Store::Redis(redis)) => match redis.connection().await {
                 Ok(mut c) => c.del(key).await.map_err(redis_error),
                 Err(e) => Err(e),
@@ -299,7 +295,7 @@ impl key_value::HostStore for InstanceState {
 
     async fn exists(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         Ok(match self.open_store(&store)? {
-            (label, Store::Sqlite(sqlite)) => sqlite.exists(label, key).await,
+            (label, Store::Sqlite(sqlite)) => sqlite.exists(&label, &key),
             (_, Store::Redis(redis)) => match redis.connection().await {
                 Ok(mut c) => c.exists(key).await.map_err(redis_error),
                 Err(e) => Err(e),
@@ -309,7 +305,7 @@ impl key_value::HostStore for InstanceState {
 
     async fn get_keys(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
         Ok(match self.open_store(&store)? {
-            (label, Store::Sqlite(sqlite)) => sqlite.get_keys(label).await,
+            (label, Store::Sqlite(sqlite)) => sqlite.get_keys(&label),
             (_, Store::Redis(redis)) => match redis.connection().await {
                 Ok(mut c) => c.keys("*").await.map_err(redis_error),
                 Err(e) => Err(e),
