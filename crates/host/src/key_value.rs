@@ -25,7 +25,7 @@
 use std::{
     collections::HashMap,
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use redis::AsyncCommands as _;
@@ -44,9 +44,9 @@ pub struct KeyValueStores {
 }
 
 impl KeyValueStores {
-    /// Opens the stores: `default` in `state_dir` (in memory without one)
-    /// unless `configured` backs it otherwise, and every label `configured`
-    /// names.
+    /// The stores: `default` in `state_dir` (in memory without one) unless
+    /// `configured` backs it otherwise, and every label `configured` names.
+    /// Nothing connects until a component opens a store, as in Spin.
     pub fn open(
         state_dir: Option<&Path>,
         configured: &std::collections::BTreeMap<String, KeyValueStoreConfig>,
@@ -54,11 +54,11 @@ impl KeyValueStores {
         let mut stores = HashMap::new();
         if !configured.contains_key("default") {
             let path = state_dir.map(|dir| dir.join("sqlite_key_value.db"));
-            stores.insert("default".to_owned(), Store::Sqlite(SqliteStore::open(path.as_deref())?));
+            stores.insert("default".to_owned(), Store::Sqlite(SqliteStore::new(path.as_deref())?));
         }
         for (label, config) in configured {
             let store = match config {
-                KeyValueStoreConfig::Spin { path } => Store::Sqlite(SqliteStore::open(path.as_deref())?),
+                KeyValueStoreConfig::Spin { path } => Store::Sqlite(SqliteStore::new(path.as_deref())?),
                 KeyValueStoreConfig::Redis { url } => Store::Redis(RedisStore::new(url)?),
             };
             stores.insert(label.clone(), store);
@@ -79,30 +79,50 @@ enum Store {
     Redis(RedisStore),
 }
 
-/// Spin's SQLite-file store.
+/// Spin's SQLite-file store: one connection, made at the first `open`.
 #[derive(Debug, Clone)]
 struct SqliteStore {
-    connection: Arc<Mutex<Connection>>,
+    /// The file; `None` for a store in memory.
+    path: Option<Arc<Path>>,
+    connection: Arc<OnceLock<Mutex<Connection>>>,
 }
 
 impl SqliteStore {
-    /// Opens (creating it and its directory if needed) the store's file, or
-    /// an in-memory store.
-    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
-        let connection = match path {
-            Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                Connection::open(path)?
-            }
+    /// A store in `path` (its directory made now), or in memory.
+    fn new(path: Option<&Path>) -> anyhow::Result<Self> {
+        if let Some(dir) = path.and_then(Path::parent) {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(Self { path: path.map(Arc::from), connection: Arc::default() })
+    }
+
+    /// At every `open`, as Spin's `KeyValueSqlite::get`: the connection is
+    /// looked up (and made, the first time) inside `block_in_place`, so each
+    /// `open` costs what it costs under Spin.
+    fn connect(&self) -> Result<(), Error> {
+        tokio::task::block_in_place(|| self.connection().map(drop))
+    }
+
+    /// The connection, made on first use.
+    fn connection(&self) -> Result<&Mutex<Connection>, Error> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection);
+        }
+        // Two first uses at once may both make one: the first kept wins.
+        let made = self.create().map_err(|e| Error::Other(e.to_string()))?;
+        Ok(self.connection.get_or_init(|| Mutex::new(made)))
+    }
+
+    /// As Spin does (crates/key-value-spin, `KeyValueSqlite::create_connection`):
+    /// a plain `Connection::open`, no pragma. SQLite's defaults hold, a
+    /// rollback journal with `synchronous=FULL`, so every write is an fsync'd
+    /// transaction, serialised behind this one connection's mutex, and
+    /// benchmarks here cost what they cost under Spin.
+    fn create(&self) -> rusqlite::Result<Connection> {
+        let connection = match &self.path {
+            Some(path) => Connection::open(path)?,
             None => Connection::open_in_memory()?,
         };
-        // As Spin does (crates/key-value-spin, `KeyValueSqlite::create_connection`):
-        // a plain `Connection::open`, no pragma. SQLite's defaults hold, a
-        // rollback journal with `synchronous=FULL`, so every write is an
-        // fsync'd transaction, serialised behind this one connection's mutex,
-        // and benchmarks here cost what they cost under Spin.
         connection.execute(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
                 store TEXT NOT NULL,
@@ -112,7 +132,7 @@ impl SqliteStore {
             )",
             [],
         )?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        Ok(connection)
     }
 
     /// Runs `f` on the connection, on this thread: as in Spin's
@@ -124,7 +144,7 @@ impl SqliteStore {
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
         tokio::task::block_in_place(|| {
             let connection =
-                self.connection.lock().map_err(|_| Error::Other("key-value store lock poisoned".into()))?;
+                self.connection()?.lock().map_err(|_| Error::Other("key-value store lock poisoned".into()))?;
             f(&connection).map_err(|e| Error::Other(e.to_string()))
         })
     }
@@ -241,15 +261,20 @@ impl key_value::HostStore for InstanceState {
         let Some(store) = self.key_value.stores.stores.get(&label).cloned() else {
             return Ok(Err(Error::NoSuchStore));
         };
-        if let Store::Redis(redis) = &store {
-            match redis.connection().await {
+        match &store {
+            Store::Sqlite(sqlite) => {
+                if let Err(error) = sqlite.connect() {
+                    return Ok(Err(error));
+                }
+            }
+            Store::Redis(redis) => match redis.connection().await {
                 // As Spin's `after_open`: a failed PING only makes the
                 // connection manager reconnect.
                 Ok(mut connection) => {
                     let _reconnecting = redis::cmd("PING").query_async::<()>(&mut connection).await;
                 }
                 Err(error) => return Ok(Err(error)),
-            }
+            },
         }
         Ok(Ok(self.table.push(OpenStore { label, store })?))
     }

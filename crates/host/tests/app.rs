@@ -147,6 +147,30 @@ fn a_runtime_config_file_moves_the_default_stores_as_spin_resolves_its_paths() {
 }
 
 #[test]
+fn a_key_value_file_that_cannot_be_opened_fails_the_open_not_the_load() {
+    // As in Spin, the store's connection is made at the first `open`: an
+    // application whose key-value file is unusable starts, and a component
+    // opening the store gets an error (here, readiness answers 503).
+    let wasm = health_wasm();
+    let dir = app_dir(&health_manifest(&wasm));
+    let not_a_file = dir.path().join("kv");
+    std::fs::create_dir_all(&not_a_file).expect("a directory where the file would be");
+    std::fs::write(
+        dir.path().join("runtime-config.toml"),
+        "[key_value_store.default]\ntype = \"spin\"\npath = \"kv\"\n",
+    )
+    .expect("write runtime config");
+    let mut config = HostConfig::new(dir.path().join("spin.toml"));
+    config.state_dir = Some(dir.path().join(".spin"));
+    config.runtime_config = Some(dir.path().join("runtime-config.toml"));
+    let app = testing::spawn(config).expect("app starts");
+    let (status, body) = get(app.addr, "/health/ready");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("key_value"), "{body}");
+    assert_eq!(get(app.addr, "/health").0, 200);
+}
+
+#[test]
 fn a_store_label_needs_the_runtime_config_file_that_defines_it() {
     let wasm = health_wasm();
     let manifest =
