@@ -180,6 +180,7 @@ impl AppShared {
             postgres: InstancePostgres::new(self.postgres.clone(), component.allowed_hosts.clone()),
         });
         let mut store = Store::new(component.pre.engine(), state);
+        store.set_epoch_deadline(crate::engine::EPOCH_DEADLINE);
         // Spin always presents the request with scheme `http`.
         let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
         let (response_tx, response_rx) = oneshot::channel();
