@@ -33,6 +33,9 @@
 //!   system's store; pools have no per-address cap.
 //! * HTTP/1 only; no request deadline; component output goes to the host's
 //!   stdout/stderr and an optional log file, not to `.spin/logs/`.
+//! * No resource limiter on stores (Spin installs one, limiting memory only
+//!   when configured); the engine is otherwise configured as Spin's (see
+//!   `engine`).
 
 mod allowed_hosts;
 mod bindings;
