@@ -47,7 +47,7 @@ impl KeyValueStores {
     /// The stores: `default` in `state_dir` (in memory without one) unless
     /// `configured` backs it otherwise, and every label `configured` names.
     /// Nothing connects until a component opens a store, as in Spin.
-    pub fn open(
+    pub fn new(
         state_dir: Option<&Path>,
         configured: &std::collections::BTreeMap<String, KeyValueStoreConfig>,
     ) -> anyhow::Result<Self> {

@@ -148,8 +148,8 @@ impl App {
         resolver.check_required()?;
 
         let state_dir = config.state_dir.as_deref();
-        let key_value = KeyValueStores::open(state_dir, &runtime_config.key_value_stores)
-            .context("opening the key-value stores")?;
+        let key_value = KeyValueStores::new(state_dir, &runtime_config.key_value_stores)
+            .context("setting up the key-value stores")?;
         let sqlite = SqliteDatabases::new(state_dir, &runtime_config.sqlite_databases)
             .context("preparing the SQLite databases")?;
         for component in manifest.components.values() {

@@ -121,7 +121,7 @@ mod tests {
             router: Router::build([]).expect("empty router"),
             components: HashMap::new(),
             logger: Logger::default(),
-            key_value: KeyValueStores::open(None, &Default::default()).expect("in-memory store"),
+            key_value: KeyValueStores::new(None, &Default::default()).expect("in-memory store"),
             sqlite: SqliteDatabases::new(None, &Default::default()).expect("temporary database"),
             postgres: PostgresPools::default(),
             local_addr: OnceLock::new(),
