@@ -90,4 +90,35 @@ mod on_both_databases {
             assert_eq!(version.first().expect("row").get::<i64>("v").expect("v"), troupe_store::latest_version());
         }
     }
+
+    #[test]
+    fn a_schema_a_migration_behind_is_migrated_by_the_first_statement_that_needs_it() {
+        for backend in Backend::ALL {
+            let app = spawn_app_with(Options::on(backend));
+            let account = app.register("behind@example.com");
+            let db = app.database();
+            let version = || -> i64 {
+                let rows = db.query("SELECT MAX(version) AS v FROM troupe_schema_migrations", &[]).expect("version");
+                rows.first().expect("row").get("v").expect("v")
+            };
+            // Undo the newest migration (0008 adds `sessions.refresh_family_hash`).
+            let behind = || {
+                db.execute("ALTER TABLE sessions DROP COLUMN refresh_family_hash", &[]).expect("drop the column");
+                db.execute("DELETE FROM troupe_schema_migrations WHERE version = 8", &[]).expect("forget 0008");
+                assert_eq!(version(), 7);
+            };
+            behind();
+            // A refresh runs outside any transaction and checks no schema: its
+            // first statement finds the column missing, migrates, and runs
+            // again (the session lost its family with the column, so the token
+            // is refused, cleanly).
+            app.post("/api/v1/auth/refresh", &serde_json::json!({"refresh_token": account.refresh})).problem(401);
+            assert_eq!(version(), troupe_store::latest_version(), "{backend:?}");
+            // A transaction checks the schema before it begins.
+            behind();
+            let later = app.register("later@example.com");
+            assert_eq!(version(), troupe_store::latest_version(), "{backend:?}");
+            app.post("/api/v1/auth/refresh", &serde_json::json!({"refresh_token": later.refresh})).expect(200);
+        }
+    }
 }

@@ -16,15 +16,22 @@ use troupe_store::{ensure_migrated, Database, DbError, Dialect, Rows, Value};
 /// A connection to the application's database, as configured for this
 /// component.
 ///
-/// Opening costs no statement: the migration check and, on SQLite,
-/// `PRAGMA synchronous=NORMAL` run before the connection's first write
-/// (`BEGIN` included), so a request that only reads pays for neither. A read
-/// that finds the schema behind (a missing table or column) migrates and is
-/// retried once.
+/// Opening costs no statement. The schema is brought up to date by the
+/// readiness check ([`SpinDatabase::migrate`]) and before the connection's
+/// first transaction (`BEGIN`), whose statements must not fail halfway for
+/// want of a table; a statement outside a transaction runs at once, and if
+/// it finds the schema behind (a missing table or column: nothing was read
+/// or changed), the schema is migrated and the statement run once more. So
+/// a request that reads, or writes with one statement (a refresh token's
+/// rotation), pays for no migration check. On SQLite the connection's first
+/// write is preceded by `PRAGMA synchronous=NORMAL`.
 pub struct SpinDatabase {
     connection: Connection,
-    /// Whether the first-write preparation has run.
-    prepared: Cell<bool>,
+    /// Whether `PRAGMA synchronous=NORMAL` has run (SQLite; Postgres has
+    /// nothing to tune).
+    tuned: Cell<bool>,
+    /// Whether this connection has checked the schema (and migrated it).
+    checked: Cell<bool>,
 }
 
 enum Connection {
@@ -44,7 +51,7 @@ pub fn database() -> Result<SpinDatabase, DbError> {
             Connection::Postgres(pg::Connection::open(&url).map_err(|e| DbError::Unavailable(pg_message(&e)))?)
         }
     };
-    Ok(SpinDatabase { connection, prepared: Cell::new(false) })
+    Ok(SpinDatabase { connection, tuned: Cell::new(false), checked: Cell::new(false) })
 }
 
 #[cfg(feature = "sqlite")]
@@ -61,16 +68,28 @@ fn open_sqlite() -> Result<Connection, DbError> {
 
 impl SpinDatabase {
     /// Bring the schema up to date now (readiness checks do; requests let
-    /// their first write do it).
+    /// their first transaction, or a statement that finds it behind, do it).
     pub fn migrate(&self) -> Result<(), DbError> {
-        self.prepare()
+        self.check_schema()
     }
 
-    /// Before the first write: tune SQLite for WAL commits and make sure the
-    /// schema is current.
-    fn prepare(&self) -> Result<(), DbError> {
-        if self.prepared.replace(true) {
+    /// Check the schema once per connection, migrating it if it is behind.
+    /// The migration's own statements (and its `BEGIN`) run as checked.
+    fn check_schema(&self) -> Result<(), DbError> {
+        if self.checked.replace(true) {
             return Ok(());
+        }
+        let outcome = ensure_migrated(self, crate::now_ms());
+        if outcome.is_err() {
+            self.checked.set(false);
+        }
+        outcome
+    }
+
+    /// Before the connection's first write: tune SQLite for WAL commits.
+    fn tune(&self) {
+        if self.tuned.replace(true) {
+            return;
         }
         #[cfg(feature = "sqlite")]
         if let Connection::Sqlite(conn) = &self.connection {
@@ -83,11 +102,25 @@ impl SpinDatabase {
                 );
             }
         }
-        let outcome = ensure_migrated(self, crate::now_ms());
-        if outcome.is_err() {
-            self.prepared.set(false);
+    }
+
+    /// Run `sql` as described on [`SpinDatabase`]: `run` does the work.
+    fn statement<T>(&self, sql: &str, run: impl Fn() -> Result<T, DbError>) -> Result<T, DbError> {
+        if !reads_only(sql) {
+            self.tune();
         }
-        outcome
+        if begins_transaction(sql) {
+            self.check_schema()?;
+        }
+        match run() {
+            // Not yet checked means no transaction is open on this
+            // connection: the migration can run, then the statement again.
+            Err(DbError::Schema(_)) if !self.checked.get() => {
+                self.check_schema()?;
+                run()
+            }
+            other => other,
+        }
     }
 
     fn run(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
@@ -118,9 +151,18 @@ impl SpinDatabase {
     }
 }
 
-/// Whether `sql` only reads (`SELECT …`): everything else is prepared for.
+/// Whether `sql` only reads (`SELECT …`): everything else is a write.
 fn reads_only(sql: &str) -> bool {
-    sql.trim_start().get(..6).is_some_and(|word| word.eq_ignore_ascii_case("select"))
+    starts_with_word(sql, "select")
+}
+
+/// Whether `sql` opens a transaction (`BEGIN …`).
+fn begins_transaction(sql: &str) -> bool {
+    starts_with_word(sql, "begin")
+}
+
+fn starts_with_word(sql: &str, word: &str) -> bool {
+    sql.trim_start().get(..word.len()).is_some_and(|start| start.eq_ignore_ascii_case(word))
 }
 
 fn pg_message(error: &pg::PgError) -> String {
@@ -208,11 +250,8 @@ impl Database for SpinDatabase {
             // column has a type postgres@2.0.0 cannot carry (`SELECT
             // pg_advisory_xact_lock(…)` returns void) must go this way.
             Connection::Postgres(conn) => {
-                if !reads_only(sql) {
-                    self.prepare()?;
-                }
                 let params: Vec<_> = params.iter().map(pg_param).collect();
-                conn.execute(sql, &params).map(drop).map_err(pg_error)
+                self.statement(sql, || conn.execute(sql, &params).map(drop).map_err(pg_error))
             }
             #[cfg(feature = "sqlite")]
             Connection::Sqlite(_) => self.query(sql, params).map(drop),
@@ -220,17 +259,6 @@ impl Database for SpinDatabase {
     }
 
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
-        if !reads_only(sql) {
-            self.prepare()?;
-            return self.run(sql, params);
-        }
-        match self.run(sql, params) {
-            // A read that finds the schema behind: migrate, then once more.
-            Err(DbError::Schema(_)) if !self.prepared.get() => {
-                self.prepare()?;
-                self.run(sql, params)
-            }
-            other => other,
-        }
+        self.statement(sql, || self.run(sql, params))
     }
 }
