@@ -5,6 +5,8 @@
 //! public key `<kid>:<base64url of the 32-byte public key>`, and a key set a
 //! comma-separated list of public keys.
 
+use std::sync::OnceLock;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde::Serialize;
@@ -28,13 +30,15 @@ pub enum KeyError {
     Signing(String),
 }
 
+fn check_kid(kid: &str) -> Result<(), KeyError> {
+    let valid = (1..=64).contains(&kid.len())
+        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    valid.then_some(()).ok_or(KeyError::KeyId)
+}
+
 fn split_spec(spec: &str) -> Result<(&str, [u8; 32]), KeyError> {
     let (kid, material) = spec.trim().split_once(':').ok_or(KeyError::Format)?;
-    let valid_kid = (1..=64).contains(&kid.len())
-        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !valid_kid {
-        return Err(KeyError::KeyId);
-    }
+    check_kid(kid)?;
     let bytes = B64.decode(material.trim().trim_end_matches('=')).map_err(|_| KeyError::Material)?;
     let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Material)?;
     Ok((kid, bytes))
@@ -48,6 +52,26 @@ pub fn parse_key_specs(spec: &str) -> Result<Vec<(String, [u8; 32])>, KeyError> 
         .filter(|s| !s.trim().is_empty())
         .map(|s| split_spec(s).map(|(kid, key)| (kid.to_owned(), key)))
         .collect()
+}
+
+/// Read a JWK Set document (as `GET /.well-known/jwks.json` serves it) into
+/// `(kid, raw key)` pairs, unchecked as [`parse_key_specs`]'s. Keys other
+/// than Ed25519 `OKP` keys with a `kid` are skipped: they verify nothing here.
+pub fn parse_jwks(document: &[u8]) -> Result<Vec<(String, [u8; 32])>, KeyError> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+    let set: JwkSet = serde_json::from_slice(document).map_err(|_| KeyError::Format)?;
+    let mut keys = Vec::new();
+    for jwk in set.keys {
+        let (Some(kid), AlgorithmParameters::OctetKeyPair(pair)) = (jwk.common.key_id, jwk.algorithm) else {
+            continue;
+        };
+        if pair.curve != EllipticCurve::Ed25519 {
+            continue;
+        }
+        let bytes = B64.decode(pair.x.trim_end_matches('=')).map_err(|_| KeyError::Material)?;
+        keys.push((kid, bytes.try_into().map_err(|_| KeyError::Material)?));
+    }
+    Ok(keys)
 }
 
 /// A public key that verifies tokens whose `kid` names it.
@@ -152,10 +176,14 @@ impl KeySet {
 }
 
 /// The key that signs access tokens.
+///
+/// Its public half is derived the first time it is asked for: deriving it
+/// costs a scalar multiplication, as much as the signature itself, and a
+/// request that only signs (a refresh) never needs it.
 pub struct SigningKey {
     kid: String,
     seed: [u8; 32],
-    public: PublicKey,
+    public: OnceLock<PublicKey>,
     encoding: jsonwebtoken::EncodingKey,
 }
 
@@ -171,12 +199,13 @@ const PKCS8_ED25519_PREFIX: [u8; 16] =
     [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 impl SigningKey {
-    /// A key from its id and 32-byte seed.
+    /// A key from its id and 32-byte seed (every seed is a key; the id must
+    /// be 1–64 characters of `A–Z a–z 0–9 - _ .`).
     pub fn from_seed(kid: &str, seed: [u8; 32]) -> Result<Self, KeyError> {
-        let verifying = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-        let public = PublicKey::from_bytes(kid, verifying.as_bytes())?;
+        check_kid(kid)?;
         let der = [PKCS8_ED25519_PREFIX.as_slice(), seed.as_slice()].concat();
-        Ok(Self { kid: kid.to_owned(), seed, public, encoding: jsonwebtoken::EncodingKey::from_ed_der(&der) })
+        let encoding = jsonwebtoken::EncodingKey::from_ed_der(&der);
+        Ok(Self { kid: kid.to_owned(), seed, public: OnceLock::new(), encoding })
     }
 
     /// Read `<kid>:<base64url seed>`.
@@ -213,9 +242,13 @@ impl SigningKey {
         &self.seed
     }
 
-    /// The public half.
+    /// The public half, derived on first use.
     pub fn public(&self) -> &PublicKey {
-        &self.public
+        self.public.get_or_init(|| {
+            // Derived from the seed: a valid point, nothing to check.
+            let verifying = ed25519_dalek::SigningKey::from_bytes(&self.seed).verifying_key();
+            PublicKey { kid: self.kid.clone(), bytes: verifying.to_bytes() }
+        })
     }
 
     /// Sign `claims` as a compact JWS with `alg: EdDSA` and this key's `kid`.
@@ -246,6 +279,26 @@ mod tests {
         assert_eq!(parse_key_specs(""), Ok(vec![]));
         assert_eq!(parse_key_specs("k1"), Err(KeyError::Format));
         assert!(format!("{key:?}").contains("k1") && !format!("{key:?}").contains("seed"));
+    }
+
+    #[test]
+    fn a_jwk_set_reads_back_as_the_keys_it_publishes() {
+        let (one, two) =
+            (SigningKey::from_seed("k1", [7; 32]).expect("k1"), SigningKey::from_seed("k2", [8; 32]).expect("k2"));
+        let set = KeySet::new([one.public().clone(), two.public().clone()]);
+        let document = serde_json::to_vec(&set.to_jwks()).expect("json");
+        assert_eq!(parse_jwks(&document), parse_key_specs(&set.to_spec()));
+        // Keys this crate cannot use are skipped; what is not a JWK Set is refused.
+        let foreign = serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "x": B64.encode([1; 32])},
+            {"kty": "EC", "crv": "P-256", "kid": "ec", "x": B64.encode([2; 32]), "y": B64.encode([3; 32])},
+            {"kty": "OKP", "crv": "Ed25519", "kid": "k3", "x": B64.encode([4; 32])},
+        ]});
+        let foreign = serde_json::to_vec(&foreign).expect("json");
+        assert_eq!(parse_jwks(&foreign), Ok(vec![("k3".to_owned(), [4; 32])]));
+        assert_eq!(parse_jwks(b"{\"keys\": 1}"), Err(KeyError::Format));
+        let short = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": "AAAA"}]});
+        assert_eq!(parse_jwks(&serde_json::to_vec(&short).expect("json")), Err(KeyError::Material));
     }
 
     #[test]

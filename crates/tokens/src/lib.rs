@@ -11,8 +11,8 @@
 mod keys;
 mod verify;
 
-pub use keys::{parse_key_specs, KeyError, KeySet, PublicKey, SigningKey};
-pub use verify::{verify, Expectations, VerifyError};
+pub use keys::{parse_jwks, parse_key_specs, KeyError, KeySet, PublicKey, SigningKey};
+pub use verify::{key_id, verify, Expectations, VerifyError};
 
 use serde::{Deserialize, Serialize};
 use troupe_ids::{Role, SessionId, UserId};
