@@ -104,8 +104,8 @@ fn timed(probe: impl FnOnce() -> Result<(), String>) -> Check {
 }
 
 fn check_database() -> Result<(), String> {
-    // Readiness is where a fresh deployment's schema gets created even
-    // before the first write (requests that only read never migrate).
+    // Readiness brings a deployment's schema up to date before any request
+    // needs it (requests check it only before their first transaction).
     let db = troupe_spin_adapter::database().and_then(|db| db.migrate().map(|()| db)).map_err(|e| {
         troupe_spin_adapter::warn("readiness", &format!("database: {e}"));
         "the database cannot be opened or migrated".to_owned()

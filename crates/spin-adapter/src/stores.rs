@@ -9,16 +9,16 @@ use crate::{SpinDatabase, SpinKeyValue};
 
 /// The database and the `default` key-value store of one request, each
 /// opened the first time a handler needs it (a request served from the
-/// cache never opens the database; one that only reads never pays its
-/// migration check).
+/// cache never opens the database; one without a transaction never pays
+/// its migration check).
 #[derive(Default)]
 pub struct Stores {
     db: OnceCell<SpinDatabase>,
 }
 
 impl Stores {
-    /// The database, opened on first use (and migrated before its first
-    /// write, see [`SpinDatabase`]).
+    /// The database, opened on first use (and migrated when it must be, see
+    /// [`SpinDatabase`]).
     pub fn db(&self) -> Result<&dyn Database, Problem> {
         if let Some(db) = self.db.get() {
             return Ok(db);
