@@ -326,12 +326,58 @@ fn a_configured_signing_key_and_previous_keys_are_published() {
 }
 
 #[test]
+fn a_published_key_set_behind_the_signing_key_is_repaired_when_users_meets_its_token() {
+    // `auth` signs with prod-2 and still accepts prod-1; `users` has no
+    // `jwt_public_keys`, so it reads the set `auth` publishes.
+    let signing = troupe_tokens::SigningKey::from_seed("prod-2", [1; 32]).expect("key");
+    let previous = troupe_tokens::SigningKey::from_seed("prod-1", [3; 32]).expect("key").public().to_spec();
+    let app = spawn_app_with(
+        Options::default().var("jwt_signing_key", &signing.to_spec()).var("jwt_verification_keys", &previous),
+    );
+    let account = app.register("rotated@example.com");
+    let kv = app.key_value();
+    let published = || -> String {
+        let rows = kv.query("SELECT value FROM spin_key_value WHERE key = 'auth:public-keys'", &[]).expect("read");
+        String::from_utf8(rows.first().expect("published").get::<Vec<u8>>("value").expect("value")).expect("utf-8")
+    };
+    let current = format!("{},{previous}", signing.public().to_spec());
+    assert_eq!(published(), current, "a sign-in publishes the set");
+    // The copy as the deployment before the rotation left it.
+    kv.execute(
+        "UPDATE spin_key_value SET value = $1 WHERE key = 'auth:public-keys'",
+        &[troupe_store::Value::Blob(previous.clone().into_bytes())],
+    )
+    .expect("set the copy back");
+    // A refresh signs with prod-2 and leaves the copy alone...
+    let pair = refresh(&app, &account.refresh).expect(200).json();
+    assert_eq!(published(), previous);
+    // ...`users` meets a key it lacks, asks `auth` for the set, and the copy
+    // is repaired for the requests after.
+    let me = format!("/api/v1/users/{}", account.id);
+    let access = pair["access_token"].as_str().expect("access token");
+    app.get(&me, Some(access)).expect(200);
+    assert_eq!(published(), current);
+    app.get(&me, Some(access)).expect(200);
+    // A token naming a key nobody has is refused after the same question.
+    let (header, rest) = access.split_once('.').expect("a JWS");
+    let mut named: Value = serde_json::from_slice(&base64_url(header)).expect("json header");
+    named["kid"] = "prod-9".into();
+    let forged = format!("{}.{rest}", base64_url_encode(&serde_json::to_vec(&named).expect("json")));
+    app.get(&me, Some(&forged)).problem(401);
+}
+
+#[test]
 fn the_bootstrap_admin_email_registers_an_administrator() {
     let app = spawn_app_with(Options::default().var("bootstrap_admin_email", "Boss@Example.com"));
     let boss = app.post(REGISTER, &register_body("boss@example.com")).expect(201).json();
     assert_eq!(boss["user"]["role"], "admin");
     let user = app.post(REGISTER, &register_body("worker@example.com")).expect(201).json();
     assert_eq!(user["user"]["role"], "user");
+}
+
+fn base64_url_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn base64_url(text: &str) -> Vec<u8> {

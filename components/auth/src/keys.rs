@@ -5,7 +5,15 @@
 //! `auth` generates a development key once, in its `auth_secrets` table, so
 //! that `spin up` works with no set-up. Either way the public key set is
 //! published under the key-value key [`PUBLIC_KEYS`], where `users` reads it
-//! when it has no `jwt_public_keys` of its own.
+//! when it has no `jwt_public_keys` of its own: at every sign-in, and when
+//! the JWK Set is asked for. A refresh does not check the copy (a key-value
+//! round trip on the hottest write); a copy left behind by a key change is
+//! repaired when `users` meets a token naming a key it lacks and asks for
+//! the set. A key *removed* from the set leaves the copy at the next
+//! sign-in: configure `jwt_public_keys` for `users` to make a removal take
+//! effect with the deployment itself.
+
+use std::cell::OnceCell;
 
 use http::{header, StatusCode};
 use troupe_auth_contract::keys::{PUBLIC_KEYS, SIGNING_KEY_SOURCE as KEY_SOURCE};
@@ -27,8 +35,23 @@ const DEV_KEY_WARNING_INTERVAL_MS: i64 = 3600 * 1000;
 /// The keys in force.
 pub struct Keys {
     pub signing: SigningKey,
-    pub set: KeySet,
     pub source: Source,
+    /// The public keys: the signing key's, then `jwt_verification_keys`.
+    /// Made on first use: a refresh only signs, and never needs them.
+    set: OnceCell<KeySet>,
+}
+
+impl Keys {
+    /// The public keys that verify tokens (and are published).
+    pub fn set(&self) -> Result<&KeySet, AuthError> {
+        if let Some(set) = self.set.get() {
+            return Ok(set);
+        }
+        let previous = KeySet::parse(&variable("jwt_verification_keys").unwrap_or_default())
+            .map_err(|e| AuthError::internal(format!("jwt_verification_keys: {e}")))?;
+        let set = KeySet::new(std::iter::once(self.signing.public().clone()).chain(previous.keys().iter().cloned()));
+        Ok(self.set.get_or_init(|| set))
+    }
 }
 
 /// Where the signing key comes from.
@@ -101,10 +124,7 @@ pub(crate) fn load<'a>(db: impl FnOnce() -> Result<&'a dyn Database, Problem>, n
         ),
         None => (dev_key(db()?, now_ms)?, Source::Development),
     };
-    let previous = KeySet::parse(&variable("jwt_verification_keys").unwrap_or_default())
-        .map_err(|e| AuthError::internal(format!("jwt_verification_keys: {e}")))?;
-    let set = KeySet::new(std::iter::once(signing.public().clone()).chain(previous.keys().iter().cloned()));
-    Ok(Keys { signing, set, source })
+    Ok(Keys { signing, source, set: OnceCell::new() })
 }
 
 /// Log that the development key signs, on a sign-in (login or register).
@@ -131,12 +151,11 @@ pub fn remind_development_key(keys: &Keys, kv: &dyn KeyValue, now_ms: i64) {
     }
 }
 
-/// Publish the set (and where the signing key comes from) when it changed:
-/// every path that signs a token does, so that `users` knows the key of every
-/// token in circulation. A failure is logged, not fatal: `auth` itself does
-/// not need the published copy, and the next signing request retries.
-pub fn publish(kv: &dyn KeyValue, keys: &Keys) {
-    let (set, source) = (&keys.set, keys.source);
+/// Publish the set (and where the signing key comes from) when it changed,
+/// so that `users` knows the key of every token in circulation (see the
+/// module's documentation for when). A failure is logged, not fatal: `auth`
+/// itself does not need the published copy, and the next sign-in retries.
+pub fn publish(kv: &dyn KeyValue, set: &KeySet, source: Source) {
     let spec = set.to_spec();
     match kv.get(PUBLIC_KEYS) {
         Ok(Some(current)) if current == spec.as_bytes() => {}
@@ -159,7 +178,8 @@ pub fn publish(kv: &dyn KeyValue, keys: &Keys) {
 
 /// `GET /.well-known/jwks.json` → the public keys (RFC 7517).
 pub(crate) fn jwks(ex: &Ex<'_>) -> Result<Response, AuthError> {
-    let mut response = json_response(StatusCode::OK, &ex.state.keys()?.set.to_jwks())?;
+    // `users` asks here when a token names a key its published copy lacks.
+    let mut response = json_response(StatusCode::OK, &ex.state.published_keys()?.set()?.to_jwks())?;
     response.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=300"));
     Ok(response)
 }

@@ -118,12 +118,14 @@ impl Auth {
         Ok(self.keys.get_or_init(|| loaded))
     }
 
-    /// The keys, to sign a token: the public set is also published for
-    /// other components (once per request, and written only when it changed).
-    pub(crate) fn signing_keys(&self) -> Result<&Keys, AuthError> {
+    /// The keys, with the public set published for other components (once
+    /// per request, and written only when it changed): on every sign-in, and
+    /// when the set is asked for (`users` asks when a token names a key its
+    /// copy lacks). A refresh signs with [`Auth::keys`] and publishes nothing.
+    pub(crate) fn published_keys(&self) -> Result<&Keys, AuthError> {
         let keys = self.keys()?;
         if self.published.get().is_none() {
-            keys::publish(self.kv()?, keys);
+            keys::publish(self.kv()?, keys.set()?, keys.source);
             self.published.set(()).ok();
         }
         Ok(keys)

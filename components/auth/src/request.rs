@@ -95,7 +95,7 @@ pub(crate) fn verified_claims(ex: &Ex<'_>) -> Result<AccessClaims, AuthError> {
         now: now_ms() / 1000,
         leeway: LEEWAY_SECS,
     };
-    Ok(troupe_tokens::verify(ex.header(header::AUTHORIZATION), &auth.keys()?.set, &expect)?)
+    Ok(troupe_tokens::verify(ex.header(header::AUTHORIZATION), auth.keys()?.set()?, &expect)?)
 }
 
 /// The caller's verified access token, from an unrevoked, unexpired session,

@@ -81,7 +81,7 @@ pub(crate) fn access_token(auth: &Auth, session: &SessionToken<'_>, now_ms: i64)
         email_verified: session.email_verified,
         amr: session.amr.claim(),
     };
-    Ok((auth.signing_keys()?.signing.sign(&claims).map_err(AuthError::internal)?, exp - now))
+    Ok((auth.keys()?.signing.sign(&claims).map_err(AuthError::internal)?, exp - now))
 }
 
 pub(crate) fn pair(access: (String, i64), refresh: &RefreshToken) -> TokenPair {
@@ -97,7 +97,7 @@ pub(crate) fn pair(access: (String, i64), refresh: &RefreshToken) -> TokenPair {
 /// key-value round trips of publishing them (and the development-key
 /// reminder) happen outside the database's write lock.
 pub(crate) fn ready_to_sign(auth: &Auth, now_ms: i64) -> Result<(), AuthError> {
-    let keys = auth.signing_keys()?;
+    let keys = auth.published_keys()?;
     crate::keys::remind_development_key(keys, auth.kv()?, now_ms);
     Ok(())
 }

@@ -12,7 +12,8 @@ use troupe_ids::UserId;
 
 use crate::error::UsersError;
 
-const AUTH: &str = "http://auth.spin.internal";
+/// `auth`, over Spin's local service chaining.
+pub(crate) const AUTH: &str = "http://auth.spin.internal";
 
 /// The request a change is asked for.
 pub(crate) struct OnBehalf<'a> {

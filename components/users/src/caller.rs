@@ -8,27 +8,75 @@ use troupe_spin_adapter::variable;
 use troupe_store::KeyValue;
 use troupe_users::Caller;
 
-use crate::bindings::troupe::auth::types::{Expectations, PublicKey, VerifyError};
+use crate::bindings::troupe::auth::types::{Claims, Expectations, PublicKey, VerifyError};
 use crate::bindings::troupe::auth::verifier;
 use crate::error::UsersError;
 use crate::Users;
 
+/// The public keys that verify access tokens, and where they came from.
+struct PublicKeys {
+    keys: Vec<PublicKey>,
+    /// From the set `auth` publishes (not `jwt_public_keys`): it may be
+    /// behind the keys `auth` signs with.
+    published: bool,
+}
+
 /// The public keys: `jwt_public_keys` when configured (no I/O), otherwise
 /// the set `auth` publishes in the key-value store.
-fn public_keys(users: &Users) -> Result<Vec<PublicKey>, UsersError> {
-    let spec = match variable("jwt_public_keys") {
-        Some(spec) => spec,
-        None => match users.kv()?.get(PUBLISHED_KEYS)? {
-            Some(bytes) => String::from_utf8(bytes).map_err(UsersError::internal)?,
-            // Nothing published yet: no token can have been issued.
-            None => String::new(),
-        },
+fn public_keys(users: &Users) -> Result<PublicKeys, UsersError> {
+    if let Some(spec) = variable("jwt_public_keys") {
+        return Ok(PublicKeys { keys: wit_keys(troupe_tokens::parse_key_specs(&spec))?, published: false });
+    }
+    let spec = match users.kv()?.get(PUBLISHED_KEYS)? {
+        Some(bytes) => String::from_utf8(bytes).map_err(UsersError::internal)?,
+        // Nothing published (yet, or the store lost it): every token's key
+        // is then unknown here, and asked of `auth`.
+        None => String::new(),
     };
-    let keys = troupe_tokens::parse_key_specs(&spec).map_err(|e| UsersError::internal(format!("public keys: {e}")))?;
+    Ok(PublicKeys { keys: wit_keys(troupe_tokens::parse_key_specs(&spec))?, published: true })
+}
+
+/// The keys `auth` signs with now, from its JWK Set over service chaining.
+/// Asking also has `auth` publish them, so the next request finds them.
+fn current_keys() -> Result<Vec<PublicKey>, UsersError> {
+    let request = http::Request::get(format!("{}/.well-known/jwks.json", crate::accounts::AUTH))
+        .body(Vec::new())
+        .map_err(UsersError::internal)?;
+    let response = troupe_spin_adapter::send(request).map_err(|e| UsersError::AuthUnavailable(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(UsersError::AuthUnavailable(format!("the key set: answered {}", response.status())));
+    }
+    wit_keys(troupe_tokens::parse_jwks(response.body()))
+}
+
+fn wit_keys(keys: Result<Vec<(String, [u8; 32])>, troupe_tokens::KeyError>) -> Result<Vec<PublicKey>, UsersError> {
+    let keys = keys.map_err(|e| UsersError::internal(format!("public keys: {e}")))?;
     Ok(keys
         .into_iter()
         .map(|(key_id, key)| PublicKey { key_id, algorithm: "EdDSA".into(), key: key.to_vec() })
         .collect())
+}
+
+/// Verify `authorization` with the keys. A token naming a key the published
+/// set lacks may be one `auth` signs with since the set was last published
+/// (a key rotated in while only refreshes signed): such a token is checked
+/// once more against the keys `auth` serves, which also publishes them.
+fn verify(users: &Users, authorization: Option<&str>, expect: &Expectations) -> Result<Claims, UsersError> {
+    let known = public_keys(users)?;
+    let verdict = match verifier::verify(authorization, &known.keys, expect) {
+        Err(VerifyError::InvalidSignature) if known.published => match authorization.and_then(troupe_tokens::key_id) {
+            Some(kid) if !known.keys.iter().any(|key| key.key_id == kid) => match current_keys() {
+                Ok(current) => verifier::verify(authorization, &current, expect),
+                Err(e) => {
+                    troupe_spin_adapter::warn("keys", &format!("a token names key {kid:?}, unknown here; {e}"));
+                    Err(VerifyError::InvalidSignature)
+                }
+            },
+            _ => Err(VerifyError::InvalidSignature),
+        },
+        other => other,
+    };
+    verdict.map_err(|e| UsersError::Unauthenticated(describe(&e)))
 }
 
 fn describe(error: &VerifyError) -> &'static str {
@@ -52,8 +100,7 @@ pub(crate) fn authenticate(users: &Users, authorization: Option<&str>) -> Result
         now: troupe_spin_adapter::now_ms() / 1000,
         leeway: LEEWAY_SECS,
     };
-    let claims = verifier::verify(authorization, &public_keys(users)?, &expect)
-        .map_err(|e| UsersError::Unauthenticated(describe(&e)))?;
+    let claims = verify(users, authorization, &expect)?;
     // The verifier is swappable: its claims are parsed like any input.
     let invalid = || UsersError::Unauthenticated("the access token is invalid");
     let (user_id, session_id, role) = (
