@@ -37,6 +37,11 @@ pub(crate) fn engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    // For `perf record -p <pid>`: name the compiled guest functions in
+    // /tmp/perf-<pid>.map (components built with symbols keep their names).
+    if std::env::var_os("TROUPE_HOST_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let mut cache = CacheConfig::new();
     cache.with_directory(cache_dir());
     config.cache(Some(Cache::new(cache).map_err(anyhow::Error::from).context("setting up the compilation cache")?));
