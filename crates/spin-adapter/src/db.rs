@@ -27,8 +27,9 @@ use troupe_store::{ensure_migrated, Database, DbError, Dialect, Rows, Value};
 /// write is preceded by `PRAGMA synchronous=NORMAL`.
 pub struct SpinDatabase {
     connection: Connection,
-    /// Whether `PRAGMA synchronous=NORMAL` has run (SQLite; Postgres has
-    /// nothing to tune).
+    /// Whether `PRAGMA synchronous=NORMAL` has run (Postgres has nothing to
+    /// tune).
+    #[cfg(feature = "sqlite")]
     tuned: Cell<bool>,
     /// Whether this connection has checked the schema (and migrated it).
     checked: Cell<bool>,
@@ -51,7 +52,12 @@ pub fn database() -> Result<SpinDatabase, DbError> {
             Connection::Postgres(pg::Connection::open(&url).map_err(|e| DbError::Unavailable(pg_message(&e)))?)
         }
     };
-    Ok(SpinDatabase { connection, tuned: Cell::new(false), checked: Cell::new(false) })
+    Ok(SpinDatabase {
+        connection,
+        #[cfg(feature = "sqlite")]
+        tuned: Cell::new(false),
+        checked: Cell::new(false),
+    })
 }
 
 #[cfg(feature = "sqlite")]
@@ -88,11 +94,11 @@ impl SpinDatabase {
 
     /// Before the connection's first write: tune SQLite for WAL commits.
     fn tune(&self) {
-        if self.tuned.replace(true) {
-            return;
-        }
         #[cfg(feature = "sqlite")]
         if let Connection::Sqlite(conn) = &self.connection {
+            if self.tuned.replace(true) {
+                return;
+            }
             // Durable at every commit in WAL mode, without an fsync per
             // transaction. A host whose database is remote may refuse it.
             if let Err(refused) = conn.execute("PRAGMA synchronous=NORMAL", &[]) {
