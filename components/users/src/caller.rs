@@ -63,20 +63,23 @@ fn wit_keys(keys: Result<Vec<(String, [u8; 32])>, troupe_tokens::KeyError>) -> R
 /// once more against the keys `auth` serves, which also publishes them.
 fn verify(users: &Users, authorization: Option<&str>, expect: &Expectations) -> Result<Claims, UsersError> {
     let known = public_keys(users)?;
-    let verdict = match verifier::verify(authorization, &known.keys, expect) {
-        Err(VerifyError::InvalidSignature) if known.published => match authorization.and_then(troupe_tokens::key_id) {
-            Some(kid) if !known.keys.iter().any(|key| key.key_id == kid) => match current_keys() {
-                Ok(current) => verifier::verify(authorization, &current, expect),
-                Err(e) => {
-                    troupe_spin_adapter::warn("keys", &format!("a token names key {kid:?}, unknown here; {e}"));
-                    Err(VerifyError::InvalidSignature)
-                }
-            },
-            _ => Err(VerifyError::InvalidSignature),
-        },
-        other => other,
-    };
+    let mut verdict = verifier::verify(authorization, &known.keys, expect);
+    if matches!(verdict, Err(VerifyError::InvalidSignature)) {
+        if let Some(kid) = unknown_key(&known, authorization) {
+            match current_keys() {
+                Ok(current) => verdict = verifier::verify(authorization, &current, expect),
+                Err(e) => troupe_spin_adapter::warn("keys", &format!("a token names key {kid:?}, unknown here; {e}")),
+            }
+        }
+    }
     verdict.map_err(|e| UsersError::Unauthenticated(describe(&e)))
+}
+
+/// The key the token names, when it is missing from a published copy (a
+/// configured `jwt_public_keys` is taken as complete).
+fn unknown_key(known: &PublicKeys, authorization: Option<&str>) -> Option<String> {
+    let kid = troupe_tokens::key_id(authorization?)?;
+    (known.published && !known.keys.iter().any(|key| key.key_id == kid)).then_some(kid)
 }
 
 fn describe(error: &VerifyError) -> &'static str {
